@@ -1,0 +1,182 @@
+//! Command line and environment configuration of the `rhythm` binary. Every option can be
+//! given as a flag or through the environment variable named in `--help`; secrets are never
+//! echoed by `--help` nor logged.
+//!
+//! This module belongs to the binary, not the library: it is the one place (with `main`)
+//! that knows the storage adapter.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, Parser, Subcommand};
+use rhythm_postgres::PoolSettings;
+
+use rhythm_api::state::HttpSettings;
+use rhythm_api::telemetry::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rhythm",
+    version,
+    about = "Rhythm: a fast, self-hosted issue tracker backend"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations, then serve the API.
+    Serve(ServeArgs),
+    /// Apply pending migrations and exit.
+    Migrate(DatabaseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL connection URL.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Size of the connection pool.
+    #[arg(long, env = "RHYTHM_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+    /// Longest wait for a pooled connection before answering 503.
+    #[arg(long, env = "RHYTHM_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3000)]
+    pub db_acquire_timeout_ms: u64,
+    /// Server-side limit on any one SQL statement.
+    #[arg(long, env = "RHYTHM_DB_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
+    pub db_statement_timeout_ms: u64,
+    /// Statements slower than this are logged at WARN.
+    #[arg(long, env = "RHYTHM_SLOW_QUERY_MS", default_value_t = 100)]
+    pub slow_query_ms: u64,
+    /// Log output: `pretty` for terminals, `json` for log pipelines.
+    #[arg(long, env = "RHYTHM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+}
+
+impl DatabaseArgs {
+    pub fn pool_settings(&self) -> PoolSettings {
+        PoolSettings {
+            max_connections: self.db_max_connections.max(1),
+            acquire_timeout: Duration::from_millis(self.db_acquire_timeout_ms),
+            statement_timeout: Duration::from_millis(self.db_statement_timeout_ms),
+            slow_statement_threshold: Duration::from_millis(self.slow_query_ms),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// Address to listen on.
+    #[arg(long, env = "RHYTHM_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// HMAC secret for access tokens, at least 32 bytes. Unset: a random one per start
+    /// (tokens die with the process; replicas disagree) — never for production.
+    #[arg(long, env = "RHYTHM_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Lifetime of access tokens.
+    #[arg(long, env = "RHYTHM_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of refresh tokens.
+    #[arg(long, env = "RHYTHM_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    pub refresh_token_ttl_secs: u64,
+    /// Whether anyone may register an account.
+    #[arg(long, env = "RHYTHM_ALLOW_SIGNUP", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub allow_signup: bool,
+    /// Register/login attempts per minute per client address and per email; 0 turns it off.
+    #[arg(long, env = "RHYTHM_AUTH_RATE_PER_MIN", default_value_t = 20)]
+    pub auth_rate_per_min: u32,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
+    #[arg(long, env = "RHYTHM_TRUST_FORWARDED_FOR", default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    pub trust_forwarded_for: bool,
+    /// Longest time a request may run before it is answered 503.
+    #[arg(long, env = "RHYTHM_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+    /// On SIGTERM, how long in-flight requests may take to finish.
+    #[arg(long, env = "RHYTHM_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl ServeArgs {
+    pub fn http_settings(&self) -> HttpSettings {
+        HttpSettings {
+            request_timeout: Duration::from_millis(self.request_timeout_ms.max(1)),
+            ..HttpSettings::default()
+        }
+    }
+}
+
+/// The shortest accepted access-token secret: HS256 wants a key as long as its output.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// Where the JWT secret came from.
+#[derive(Debug, PartialEq, Eq)]
+pub enum JwtSecret {
+    Configured(Vec<u8>),
+    /// None was configured: a random one, valid for this process only.
+    Ephemeral(Vec<u8>),
+}
+
+/// A configured secret must be long enough: a short one is a mistake to stop on, not to
+/// paper over. Only a missing one falls back to a random per-start secret.
+pub fn resolve_jwt_secret(configured: Option<&str>) -> Result<JwtSecret, String> {
+    match configured {
+        Some(secret) if secret.len() >= MIN_JWT_SECRET_BYTES => {
+            Ok(JwtSecret::Configured(secret.as_bytes().to_vec()))
+        }
+        Some(secret) => Err(format!(
+            "RHYTHM_JWT_SECRET is {} bytes; it must be at least {MIN_JWT_SECRET_BYTES}",
+            secret.len()
+        )),
+        None => {
+            let mut bytes = vec![0u8; 64];
+            getrandom::fill(&mut bytes).map_err(|e| format!("no randomness available: {e}"))?;
+            Ok(JwtSecret::Ephemeral(bytes))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_secrets_are_refused_and_missing_ones_replaced() {
+        assert!(resolve_jwt_secret(Some("too-short")).is_err());
+        let long = "x".repeat(32);
+        assert_eq!(
+            resolve_jwt_secret(Some(&long)),
+            Ok(JwtSecret::Configured(long.into_bytes()))
+        );
+        match resolve_jwt_secret(None) {
+            Ok(JwtSecret::Ephemeral(bytes)) => assert_eq!(bytes.len(), 64),
+            other => panic!("expected an ephemeral secret, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn environment_configures_the_server() {
+        let cli = Cli::try_parse_from([
+            "rhythm",
+            "serve",
+            "--database-url",
+            "postgres://localhost/rhythm",
+            "--allow-signup",
+            "false",
+            "--bind",
+            "0.0.0.0:9000",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("expected serve")
+        };
+        assert!(!args.allow_signup);
+        assert_eq!(args.bind.port(), 9000);
+        assert_eq!(args.auth_rate_per_min, 20);
+        assert_eq!(args.db.slow_query_ms, 100);
+    }
+}

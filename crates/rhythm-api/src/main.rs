@@ -1,0 +1,101 @@
+//! The `rhythm` binary: `rhythm serve` and `rhythm migrate`. The only place that knows both
+//! the HTTP adapter and the storage adapter, and wires one onto the other.
+
+mod cli;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use rhythm_api::state::AppState;
+use rhythm_api::{server, telemetry};
+use rhythm_postgres::PgStore;
+use tokio::net::TcpListener;
+
+use crate::cli::{Cli, Command, DatabaseArgs, JwtSecret, ServeArgs, resolve_jwt_secret};
+
+/// How long startup waits for the database before giving up (it retries meanwhile).
+const STARTUP_DATABASE_WAIT: Duration = Duration::from_secs(30);
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Migrate(db) => {
+            telemetry::init(db.log_format);
+            let store = open_store(&db)?;
+            migrate(&store).await?;
+            store.pool().close().await;
+            Ok(())
+        }
+        Command::Serve(args) => {
+            telemetry::init(args.db.log_format);
+            serve(args).await
+        }
+    }
+}
+
+fn open_store(db: &DatabaseArgs) -> anyhow::Result<PgStore> {
+    let pool = rhythm_postgres::connect_lazy(&db.database_url, &db.pool_settings())
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    Ok(PgStore::new(pool))
+}
+
+/// Applies migrations, retrying while the database is still coming up.
+async fn migrate(store: &PgStore) -> anyhow::Result<()> {
+    let started = tokio::time::Instant::now();
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match store.migrate().await {
+            Ok(()) => {
+                tracing::info!("database schema is up to date");
+                return Ok(());
+            }
+            Err(sqlx::migrate::MigrateError::Execute(err))
+                if started.elapsed() < STARTUP_DATABASE_WAIT && is_connection_error(&err) =>
+            {
+                tracing::warn!(error = %err, retry_in_ms = delay.as_millis(), "database not reachable yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(err) => return Err(err).context("applying migrations failed"),
+        }
+    }
+}
+
+fn is_connection_error(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_)
+    ) || err
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "57P03")
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let _jwt_secret =
+        match resolve_jwt_secret(args.jwt_secret.as_deref()).map_err(anyhow::Error::msg)? {
+            JwtSecret::Configured(secret) => secret,
+            JwtSecret::Ephemeral(secret) => {
+                tracing::warn!(
+                    "RHYTHM_JWT_SECRET is not set: using a random secret for this process only. \
+                 Every token dies on restart and replicas reject each other's tokens. \
+                 Set RHYTHM_JWT_SECRET (at least 32 bytes) in production."
+                );
+                secret
+            }
+        };
+    let store = open_store(&args.db)?;
+    migrate(&store).await?;
+    let pool = store.pool().clone();
+    let app = rhythm_api::router(AppState::new(store, args.http_settings()));
+    let listener = TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    tracing::info!(address = %listener.local_addr()?, "rhythm is listening");
+    server::serve(listener, app, Duration::from_secs(args.shutdown_grace_secs)).await?;
+    pool.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

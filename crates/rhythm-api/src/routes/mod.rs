@@ -1,0 +1,3 @@
+//! HTTP routes, one module per area. Handlers stay thin: parse, call a service, map.
+
+pub mod health;

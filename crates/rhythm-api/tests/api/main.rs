@@ -1,0 +1,7 @@
+//! API tests: the real router over a real PostgreSQL (a fresh migrated database per test,
+//! from `#[sqlx::test]`; `cargo xtask test` points DATABASE_URL at the server).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod foundation;
+mod support;

@@ -1,0 +1,146 @@
+//! Test harness: drives the router in-process with `tower::ServiceExt::oneshot`.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use rhythm_api::AppState;
+use rhythm_api::state::HttpSettings;
+use rhythm_postgres::PgStore;
+use serde_json::Value;
+use sqlx::PgPool;
+use tower::ServiceExt;
+
+#[derive(Clone)]
+pub struct TestApp {
+    router: Router,
+    #[allow(dead_code)]
+    pub pool: PgPool,
+}
+
+impl TestApp {
+    pub fn new(pool: PgPool) -> Self {
+        Self::with_routes(pool, Router::new(), HttpSettings::default())
+    }
+
+    /// The real routes plus `extra` ones, under the real middleware.
+    pub fn with_routes(pool: PgPool, extra: Router<AppState>, http: HttpSettings) -> Self {
+        let state = AppState::new(PgStore::new(pool.clone()), http);
+        let routes = rhythm_api::app::routes().merge(extra);
+        let router = rhythm_api::app::with_middleware(routes, state)
+            .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+        Self { router, pool }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        RequestBuilder {
+            router: self.router.clone(),
+            builder: Request::builder().method(method).uri(path),
+            body: Body::empty(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.request(Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.request(Method::POST, path)
+    }
+}
+
+pub struct RequestBuilder {
+    router: Router,
+    builder: axum::http::request::Builder,
+    body: Body,
+}
+
+impl RequestBuilder {
+    pub fn header(mut self, name: impl Into<HeaderName>, value: &str) -> Self {
+        self.builder = self
+            .builder
+            .header(name.into(), HeaderValue::from_str(value).unwrap());
+        self
+    }
+
+    pub fn json(mut self, value: &Value) -> Self {
+        self.builder = self
+            .builder
+            .header(header::CONTENT_TYPE, "application/json");
+        self.body = Body::from(serde_json::to_vec(value).unwrap());
+        self
+    }
+
+    pub fn raw_body(mut self, content_type: Option<&str>, bytes: impl Into<Vec<u8>>) -> Self {
+        if let Some(content_type) = content_type {
+            self.builder = self.builder.header(header::CONTENT_TYPE, content_type);
+        }
+        self.body = Body::from(bytes.into());
+        self
+    }
+
+    pub async fn send(self) -> TestResponse {
+        let request = self.builder.body(self.body).unwrap();
+        let response = self.router.oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem+json error with `status` and `code`, and returns its body.
+    #[track_caller]
+    pub fn assert_problem(&self, status: StatusCode, code: &str) -> Value {
+        assert_eq!(
+            self.status,
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
+        let body = self.json();
+        assert_eq!(body["status"], status.as_u16());
+        assert_eq!(body["code"], code, "body: {body}");
+        assert_eq!(body["type"], "about:blank");
+        assert!(body["title"].is_string() && body["detail"].is_string());
+        body
+    }
+}

@@ -1,0 +1,137 @@
+//! `cargo xtask <command>`: the project's automation, in Rust so it runs wherever cargo does.
+//!
+//! - `run`      create the development database if needed and serve the API
+//! - `migrate`  apply migrations to `DATABASE_URL` (default: the local `rhythm` database)
+//! - `test`     the whole suite: format check, clippy `-D warnings`, every test on PostgreSQL
+//! - `ci`       what `.ci/run` runs: `test` plus the harness smoke checks
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod db;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use xshell::{Shell, cmd};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Rhythm project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API on the local database (`DATABASE_URL`, default: local `rhythm`).
+    Run {
+        /// Build with optimizations.
+        #[arg(long)]
+        release: bool,
+    },
+    /// Apply pending migrations to `DATABASE_URL` (default: local `rhythm`).
+    Migrate,
+    /// Format check, clippy -D warnings, then every test against PostgreSQL.
+    Test,
+    /// Everything CI checks.
+    Ci,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let sh = Shell::new()?;
+    sh.change_dir(workspace_root());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Run { release } => {
+            let url = db::url_or_default("rhythm");
+            runtime.block_on(prepare_database(&url))?;
+            let cargo = cargo();
+            let profile: &[&str] = if release { &["--release"] } else { &[] };
+            cmd!(
+                sh,
+                "{cargo} run {profile...} --package rhythm-api --bin rhythm -- serve"
+            )
+            .env("DATABASE_URL", &url)
+            .run()?;
+        }
+        Command::Migrate => {
+            let url = db::url_or_default("rhythm");
+            runtime.block_on(prepare_database(&url))?;
+            let cargo = cargo();
+            cmd!(
+                sh,
+                "{cargo} run --package rhythm-api --bin rhythm -- migrate"
+            )
+            .env("DATABASE_URL", &url)
+            .run()?;
+        }
+        Command::Test => test(&sh, &runtime)?,
+        Command::Ci => {
+            test(&sh, &runtime)?;
+            eprintln!("ci: all checks passed");
+        }
+    }
+    Ok(())
+}
+
+async fn prepare_database(url: &str) -> anyhow::Result<()> {
+    db::ensure_reachable(url).await?;
+    db::ensure_database(url).await
+}
+
+fn test(sh: &Shell, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+    let cargo = cargo();
+    step("format check");
+    cmd!(sh, "{cargo} fmt --all -- --check")
+        .run()
+        .context("run `cargo fmt --all` to fix formatting")?;
+    step("clippy");
+    cmd!(
+        sh,
+        "{cargo} clippy --workspace --all-targets --locked -- -D warnings"
+    )
+    .run()?;
+
+    // Tests make one fresh database per test on this server (`#[sqlx::test]`); the database
+    // named here only holds their bookkeeping.
+    let url = db::url_or_default("rhythm_test");
+    runtime.block_on(prepare_database(&url))?;
+    step("tests");
+    if cmd!(sh, "{cargo} nextest --version")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
+    {
+        cmd!(
+            sh,
+            "{cargo} nextest run --workspace --locked --no-fail-fast"
+        )
+        .env("DATABASE_URL", &url)
+        .run()?;
+    } else {
+        eprintln!(
+            "cargo-nextest not found; falling back to `cargo test` (install: cargo install cargo-nextest --locked)"
+        );
+        cmd!(sh, "{cargo} test --workspace --locked --no-fail-fast")
+            .env("DATABASE_URL", &url)
+            .run()?;
+    }
+    Ok(())
+}
+
+fn step(name: &str) {
+    eprintln!("\n==> {name}");
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+fn workspace_root() -> std::path::PathBuf {
+    let manifest_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
