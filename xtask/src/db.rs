@@ -41,13 +41,8 @@ fn unreachable_message(url: &str, cause: &str) -> String {
 
 /// Creates the database named in `url` when it does not exist yet.
 pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
-    if !Postgres::database_exists(url)
-        .await
-        .context("checking the database")?
-    {
-        Postgres::create_database(url)
-            .await
-            .context("creating the database")?;
+    if !Postgres::database_exists(url).await.context("checking the database")? {
+        Postgres::create_database(url).await.context("creating the database")?;
         eprintln!("created database {}", redact(url));
     }
     Ok(())
@@ -55,9 +50,7 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
 
 /// The same server's `postgres` database, which always exists.
 pub fn maintenance_url(url: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
     let server = base.rsplit_once('/').map_or(base, |(server, _db)| server);
     match query {
         Some(q) => format!("{server}/postgres?{q}"),
@@ -87,10 +80,7 @@ mod tests {
 
     #[test]
     fn maintenance_url_swaps_the_database() {
-        assert_eq!(
-            maintenance_url("postgres://u@h:5432/rhythm"),
-            "postgres://u@h:5432/postgres"
-        );
+        assert_eq!(maintenance_url("postgres://u@h:5432/rhythm"), "postgres://u@h:5432/postgres");
         assert_eq!(
             maintenance_url("postgres://u@h/db?sslmode=disable"),
             "postgres://u@h/postgres?sslmode=disable"

@@ -3,11 +3,15 @@
 //! - `run`      create the development database if needed and serve the API
 //! - `migrate`  apply migrations to `DATABASE_URL` (default: the local `rhythm` database)
 //! - `test`     the whole suite: format check, clippy `-D warnings`, every test on PostgreSQL
+//! - `chaos`    break PostgreSQL under a running server; check clean 503s and self-recovery
 //! - `ci`       what `.ci/run` runs: `test` plus the harness smoke checks
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod chaos;
+mod cluster;
 mod db;
+mod server;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -32,6 +36,13 @@ enum Command {
     Migrate,
     /// Format check, clippy -D warnings, then every test against PostgreSQL.
     Test,
+    /// Stop and kill PostgreSQL under a running server; every answer must be a clean 503
+    /// and service must resume by itself. Uses its own throwaway cluster.
+    Chaos {
+        /// Seconds each fault lasts.
+        #[arg(long, default_value_t = 10)]
+        fault_secs: u64,
+    },
     /// Everything CI checks.
     Ci,
 }
@@ -40,36 +51,31 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let sh = Shell::new()?;
     sh.change_dir(workspace_root());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     match cli.command {
         Command::Run { release } => {
             let url = db::url_or_default("rhythm");
             runtime.block_on(prepare_database(&url))?;
             let cargo = cargo();
             let profile: &[&str] = if release { &["--release"] } else { &[] };
-            cmd!(
-                sh,
-                "{cargo} run {profile...} --package rhythm-api --bin rhythm -- serve"
-            )
-            .env("DATABASE_URL", &url)
-            .run()?;
+            cmd!(sh, "{cargo} run {profile...} --package rhythm-api --bin rhythm -- serve")
+                .env("DATABASE_URL", &url)
+                .run()?;
         }
         Command::Migrate => {
             let url = db::url_or_default("rhythm");
             runtime.block_on(prepare_database(&url))?;
             let cargo = cargo();
-            cmd!(
-                sh,
-                "{cargo} run --package rhythm-api --bin rhythm -- migrate"
-            )
-            .env("DATABASE_URL", &url)
-            .run()?;
+            cmd!(sh, "{cargo} run --package rhythm-api --bin rhythm -- migrate")
+                .env("DATABASE_URL", &url)
+                .run()?;
         }
         Command::Test => test(&sh, &runtime)?,
+        Command::Chaos { fault_secs } => chaos::run(&sh, &chaos::Options { fault_secs })?,
         Command::Ci => {
             test(&sh, &runtime)?;
+            step("chaos (short)");
+            chaos::run(&sh, &chaos::Options { fault_secs: 3 })?;
             eprintln!("ci: all checks passed");
         }
     }
@@ -88,30 +94,17 @@ fn test(sh: &Shell, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
         .run()
         .context("run `cargo fmt --all` to fix formatting")?;
     step("clippy");
-    cmd!(
-        sh,
-        "{cargo} clippy --workspace --all-targets --locked -- -D warnings"
-    )
-    .run()?;
+    cmd!(sh, "{cargo} clippy --workspace --all-targets --locked -- -D warnings").run()?;
 
     // Tests make one fresh database per test on this server (`#[sqlx::test]`); the database
     // named here only holds their bookkeeping.
     let url = db::url_or_default("rhythm_test");
     runtime.block_on(prepare_database(&url))?;
     step("tests");
-    if cmd!(sh, "{cargo} nextest --version")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok()
-    {
-        cmd!(
-            sh,
-            "{cargo} nextest run --workspace --locked --no-fail-fast"
-        )
-        .env("DATABASE_URL", &url)
-        .run()?;
+    if cmd!(sh, "{cargo} nextest --version").quiet().ignore_stdout().ignore_stderr().run().is_ok() {
+        cmd!(sh, "{cargo} nextest run --workspace --locked --no-fail-fast")
+            .env("DATABASE_URL", &url)
+            .run()?;
     } else {
         eprintln!(
             "cargo-nextest not found; falling back to `cargo test` (install: cargo install cargo-nextest --locked)"

@@ -31,9 +31,7 @@ pub fn router(state: AppState) -> Router {
 
 /// Every route of the API, without middleware.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/health/live", get(health::live))
-        .route("/health", get(health::ready))
+    Router::new().route("/health/live", get(health::live)).route("/health", get(health::ready))
 }
 
 /// Wraps `routes` in the middleware stack and the problem+json fallback.
@@ -52,26 +50,16 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
                 )
                 .layer(CatchPanicLayer::custom(panic_response))
                 .layer(middleware::from_fn(problem_for_bare_errors))
-                .layer(middleware::from_fn_with_state(
-                    state.clone(),
-                    request_timeout,
-                ))
+                .layer(middleware::from_fn_with_state(state.clone(), request_timeout))
                 .layer(DefaultBodyLimit::max(body_limit)),
         )
         .with_state(state)
 }
 
 fn request_span(req: &Request) -> tracing::Span {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str)
-        .unwrap_or("unmatched");
-    let request_id = req
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let route =
+        req.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("unmatched");
+    let request_id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
     tracing::info_span!("request", method = %req.method(), route, request_id)
 }
 

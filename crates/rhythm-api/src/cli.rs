@@ -16,11 +16,7 @@ use rhythm_api::state::HttpSettings;
 use rhythm_api::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "rhythm",
-    version,
-    about = "Rhythm: a fast, self-hosted issue tracker backend"
-)]
+#[command(name = "rhythm", version, about = "Rhythm: a fast, self-hosted issue tracker backend")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -148,10 +144,7 @@ mod tests {
     fn short_secrets_are_refused_and_missing_ones_replaced() {
         assert!(resolve_jwt_secret(Some("too-short")).is_err());
         let long = "x".repeat(32);
-        assert_eq!(
-            resolve_jwt_secret(Some(&long)),
-            Ok(JwtSecret::Configured(long.into_bytes()))
-        );
+        assert_eq!(resolve_jwt_secret(Some(&long)), Ok(JwtSecret::Configured(long.into_bytes())));
         match resolve_jwt_secret(None) {
             Ok(JwtSecret::Ephemeral(bytes)) => assert_eq!(bytes.len(), 64),
             other => panic!("expected an ephemeral secret, got {other:?}"),
@@ -171,9 +164,7 @@ mod tests {
             "0.0.0.0:9000",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.command else {
-            panic!("expected serve")
-        };
+        let Command::Serve(args) = cli.command else { panic!("expected serve") };
         assert!(!args.allow_signup);
         assert_eq!(args.bind.port(), 9000);
         assert_eq!(args.auth_rate_per_min, 20);

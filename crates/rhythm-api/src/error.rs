@@ -90,11 +90,7 @@ impl ApiError {
     }
 
     pub fn not_found() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "the requested resource does not exist",
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", "the requested resource does not exist")
     }
 
     pub fn conflict(conflict: Conflict) -> Self {
@@ -110,11 +106,7 @@ impl ApiError {
     }
 
     pub fn payload_too_large() -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "request body exceeds 1 MiB",
-        )
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body exceeds 1 MiB")
     }
 
     pub fn unsupported_media_type() -> Self {
@@ -130,14 +122,7 @@ impl ApiError {
             1 => "1 field is invalid".to_owned(),
             n => format!("{n} fields are invalid"),
         };
-        Self {
-            errors,
-            ..Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                detail,
-            )
-        }
+        Self { errors, ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail) }
     }
 
     pub fn rate_limited(retry_after_secs: u64) -> Self {
@@ -166,11 +151,7 @@ impl ApiError {
     pub fn internal(cause: impl Into<String>) -> Self {
         Self {
             cause: Some(cause.into()),
-            ..Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "an internal error occurred",
-            )
+            ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred")
         }
     }
 
@@ -230,10 +211,7 @@ impl IntoResponse for ApiError {
             errors: self
                 .errors
                 .iter()
-                .map(|e| FieldErrorBody {
-                    field: &e.field,
-                    message: &e.message,
-                })
+                .map(|e| FieldErrorBody { field: &e.field, message: &e.message })
                 .collect(),
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());

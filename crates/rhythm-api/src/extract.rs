@@ -26,35 +26,24 @@ pub struct OptionalJson<T>(pub Option<T>);
 pub struct NoBody;
 
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let mime = value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let mime = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state)
-        .await
-        .map_err(|rejection| match rejection {
-            BytesRejection::FailedToBufferBody(_)
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                ApiError::payload_too_large()
-            }
-            other => ApiError::bad_request(format!(
-                "could not read the request body: {}",
-                other.body_text()
-            )),
-        })
+    Bytes::from_request(req, state).await.map_err(|rejection| match rejection {
+        BytesRejection::FailedToBufferBody(_)
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+        {
+            ApiError::payload_too_large()
+        }
+        other => {
+            ApiError::bad_request(format!("could not read the request body: {}", other.body_text()))
+        }
+    })
 }
 
 /// Parses JSON, turning serde's complaint into a field error where it is about one field.
@@ -69,8 +58,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ApiError::bad_request(format!("malformed JSON: {inner}"))
         }
     })?;
-    de.end()
-        .map_err(|err| ApiError::bad_request(format!("malformed JSON: {err}")))?;
+    de.end().map_err(|err| ApiError::bad_request(format!("malformed JSON: {err}")))?;
     Ok(value)
 }
 
@@ -86,26 +74,17 @@ fn field_error(path: &str, message: &str) -> FieldError {
         p => format!("{p}.{name}"),
     };
     if let Some(name) = backticked_after(message, "unknown field `") {
-        return FieldError::new(
-            join(name),
-            "is not a field of this request (or is read-only)",
-        );
+        return FieldError::new(join(name), "is not a field of this request (or is read-only)");
     }
     if let Some(name) = backticked_after(message, "missing field `") {
         return FieldError::new(join(name), "is required");
     }
-    let field = if parent.is_empty() {
-        "body".to_owned()
-    } else {
-        parent.to_owned()
-    };
+    let field = if parent.is_empty() { "body".to_owned() } else { parent.to_owned() };
     FieldError::new(field, message)
 }
 
 fn backticked_after<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
-    message
-        .strip_prefix(prefix)
-        .and_then(|rest| rest.split('`').next())
+    message.strip_prefix(prefix).and_then(|rest| rest.split('`').next())
 }
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -190,10 +169,7 @@ mod tests {
     #[test]
     fn malformed_json_is_400() {
         let err = parse_json::<Body>(b"{\"title\": ").unwrap_err();
-        assert_eq!(
-            errors_of(err),
-            (StatusCode::BAD_REQUEST, "bad_request".into())
-        );
+        assert_eq!(errors_of(err), (StatusCode::BAD_REQUEST, "bad_request".into()));
         let err = parse_json::<Body>(b"{\"title\": \"x\"} trailing").unwrap_err();
         assert_eq!(err.status(), StatusCode::BAD_REQUEST);
     }
@@ -201,16 +177,10 @@ mod tests {
     #[test]
     fn shape_errors_are_422_naming_the_field() {
         assert_eq!(
-            field_error(
-                "id",
-                "unknown field `id`, expected `title` at line 1 column 5"
-            ),
+            field_error("id", "unknown field `id`, expected `title` at line 1 column 5"),
             FieldError::new("id", "is not a field of this request (or is read-only)")
         );
-        assert_eq!(
-            field_error("filter.x", "unknown field `x`, expected `y`").field,
-            "filter.x"
-        );
+        assert_eq!(field_error("filter.x", "unknown field `x`, expected `y`").field, "filter.x");
         assert_eq!(
             field_error(".", "missing field `title`"),
             FieldError::new("title", "is required")
@@ -223,10 +193,7 @@ mod tests {
             FieldError::new("title", "invalid type: integer `1`, expected a string")
         );
         let err = parse_json::<Body>(b"{\"title\": \"x\", \"version\": 3}").unwrap_err();
-        assert_eq!(
-            errors_of(err),
-            (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed".into())
-        );
+        assert_eq!(errors_of(err), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed".into()));
     }
 
     #[test]
@@ -244,17 +211,11 @@ mod tests {
     fn json_content_types() {
         let mut headers = HeaderMap::new();
         assert!(!is_json(&headers));
-        headers.insert(
-            header::CONTENT_TYPE,
-            "application/json; charset=utf-8".parse().unwrap(),
-        );
+        headers.insert(header::CONTENT_TYPE, "application/json; charset=utf-8".parse().unwrap());
         assert!(is_json(&headers));
         headers.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
         assert!(!is_json(&headers));
-        headers.insert(
-            header::CONTENT_TYPE,
-            "application/merge-patch+json".parse().unwrap(),
-        );
+        headers.insert(header::CONTENT_TYPE, "application/merge-patch+json".parse().unwrap());
         assert!(is_json(&headers));
     }
 }

@@ -64,13 +64,8 @@ async fn migrate(store: &PgStore) -> anyhow::Result<()> {
 }
 
 fn is_connection_error(err: &sqlx::Error) -> bool {
-    matches!(
-        err,
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_)
-    ) || err
-        .as_database_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code == "57P03")
+    matches!(err, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_))
+        || err.as_database_error().and_then(|e| e.code()).is_some_and(|code| code == "57P03")
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -11,18 +11,15 @@ use tokio::sync::watch;
 /// Serves `app` on `listener` until a shutdown signal, then drains for at most `grace`.
 pub async fn serve(listener: TcpListener, app: Router, grace: Duration) -> std::io::Result<()> {
     let (stopping_tx, mut stopping_rx) = watch::channel(false);
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        tracing::info!(
-            grace_secs = grace.as_secs(),
-            "shutdown requested; draining in-flight requests"
-        );
-        let _ = stopping_tx.send(true);
-    });
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!(
+                grace_secs = grace.as_secs(),
+                "shutdown requested; draining in-flight requests"
+            );
+            let _ = stopping_tx.send(true);
+        });
     let drain_deadline = async move {
         // Only starts counting once the signal arrived.
         let _ = stopping_rx.wait_for(|stopping| *stopping).await;

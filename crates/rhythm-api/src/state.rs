@@ -16,10 +16,7 @@ pub struct HttpSettings {
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self {
-            request_timeout: Duration::from_secs(10),
-            body_limit: 1024 * 1024,
-        }
+        Self { request_timeout: Duration::from_secs(10), body_limit: 1024 * 1024 }
     }
 }
 
@@ -39,9 +36,6 @@ impl AppState {
     /// Wires the services onto one storage adapter.
     pub fn new<S: Store>(store: S, http: HttpSettings) -> Self {
         let store = Arc::new(store);
-        Self {
-            health: store,
-            http: Arc::new(http),
-        }
+        Self { health: store, http: Arc::new(http) }
     }
 }

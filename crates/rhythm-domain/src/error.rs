@@ -13,10 +13,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -182,11 +179,7 @@ impl Validator {
     }
 
     pub fn finish(self) -> Result<(), DomainError> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(self.into_error())
-        }
+        if self.errors.is_empty() { Ok(()) } else { Err(self.into_error()) }
     }
 }
 
@@ -224,10 +217,7 @@ mod tests {
             DomainError::from(RepoError::Conflict(Conflict::LastOwner)),
             DomainError::Conflict(Conflict::LastOwner)
         ));
-        assert!(matches!(
-            DomainError::from(RepoError::NotFound),
-            DomainError::NotFound
-        ));
+        assert!(matches!(DomainError::from(RepoError::NotFound), DomainError::NotFound));
         assert!(matches!(
             DomainError::from(RepoError::Unavailable("down".into())),
             DomainError::Unavailable(_)

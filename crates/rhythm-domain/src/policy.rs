@@ -73,11 +73,7 @@ pub fn authorize(role: Option<Role>, action: Action) -> Result<(), Denied> {
         },
         Action::ArchiveProject => role == Role::Owner,
     };
-    if allowed {
-        Ok(())
-    } else {
-        Err(Denied::Forbidden)
-    }
+    if allowed { Ok(()) } else { Err(Denied::Forbidden) }
 }
 
 /// Shorthand for services: the policy's answer as a domain error.
@@ -106,12 +102,7 @@ mod tests {
             (UpdateProject, [F, F, Y, Y]),
             (ManageMembership { role: Role::Viewer }, [F, F, Y, Y]),
             (ManageMembership { role: Role::Member }, [F, F, Y, Y]),
-            (
-                ManageMembership {
-                    role: Role::Maintainer,
-                },
-                [F, F, F, Y],
-            ),
+            (ManageMembership { role: Role::Maintainer }, [F, F, F, Y]),
             (ManageMembership { role: Role::Owner }, [F, F, F, Y]),
             (ArchiveProject, [F, F, F, Y]),
             (Leave, [Y, Y, Y, Y]),
@@ -157,10 +148,7 @@ mod tests {
 
     #[test]
     fn denials_become_domain_errors() {
-        assert!(matches!(
-            require(None, Action::Read),
-            Err(DomainError::NotFound)
-        ));
+        assert!(matches!(require(None, Action::Read), Err(DomainError::NotFound)));
         assert!(matches!(
             require(Some(Role::Viewer), Action::CreateIssue),
             Err(DomainError::Forbidden)

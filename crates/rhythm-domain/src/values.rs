@@ -155,9 +155,7 @@ impl ProjectKey {
         let bytes = raw.as_bytes();
         let valid = (2..=10).contains(&bytes.len())
             && bytes[0].is_ascii_uppercase()
-            && bytes[1..]
-                .iter()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            && bytes[1..].iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
         if valid {
             Ok(Self(raw.to_owned()))
         } else {
@@ -189,9 +187,7 @@ impl ProjectRef {
         if let Ok(id) = Uuid::parse_str(raw) {
             return Some(Self::Id(id));
         }
-        ProjectKey::parse(&raw.to_ascii_uppercase())
-            .ok()
-            .map(Self::Key)
+        ProjectKey::parse(&raw.to_ascii_uppercase()).ok().map(Self::Key)
     }
 }
 
@@ -337,33 +333,17 @@ mod tests {
     #[test]
     fn email_rules() {
         for ok in ["a@b", "Ann.Lee@Example.COM", "x+tag@sub.domain.io"] {
-            assert_eq!(
-                Email::parse(ok).map(|e| e.as_str().to_owned()),
-                Ok(ok.to_owned())
-            );
+            assert_eq!(Email::parse(ok).map(|e| e.as_str().to_owned()), Ok(ok.to_owned()));
         }
         let long = format!("{}@example.com", "a".repeat(250));
-        for bad in [
-            "",
-            "ab",
-            "@b.c",
-            "a@",
-            "a@b@c",
-            "no-at-sign",
-            "a b@c.d",
-            "a@b\n",
-            &long,
-        ] {
+        for bad in ["", "ab", "@b.c", "a@", "a@b@c", "no-at-sign", "a b@c.d", "a@b\n", &long] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
 
     #[test]
     fn names_are_trimmed_and_bounded() {
-        assert_eq!(
-            UserName::new("  Ada  ").map(UserName::into_inner),
-            Ok("Ada".to_owned())
-        );
+        assert_eq!(UserName::new("  Ada  ").map(UserName::into_inner), Ok("Ada".to_owned()));
         assert!(UserName::new("   ").is_err());
         assert!(UserName::new("x".repeat(100)).is_ok());
         assert!(UserName::new("x".repeat(101)).is_err());
@@ -373,10 +353,7 @@ mod tests {
 
     #[test]
     fn title_and_description_bounds() {
-        assert_eq!(
-            IssueTitle::new(" Fix it ").map(IssueTitle::into_inner),
-            Ok("Fix it".into())
-        );
+        assert_eq!(IssueTitle::new(" Fix it ").map(IssueTitle::into_inner), Ok("Fix it".into()));
         assert!(IssueTitle::new("").is_err());
         assert!(IssueTitle::new("t".repeat(255)).is_ok());
         assert!(IssueTitle::new("t".repeat(256)).is_err());
@@ -397,10 +374,7 @@ mod tests {
         assert!(Password::new("12345678").is_ok());
         assert!(Password::new("p".repeat(128)).is_ok());
         assert!(Password::new("p".repeat(129)).is_err());
-        assert_eq!(
-            format!("{:?}", Password::new("secret-pass").unwrap()),
-            "Password(<redacted>)"
-        );
+        assert_eq!(format!("{:?}", Password::new("secret-pass").unwrap()), "Password(<redacted>)");
         // A presented password is not held to the creation rules.
         assert!(Password::presented("short").is_ok());
     }
@@ -457,18 +431,8 @@ mod tests {
         assert!(Role::Member > Role::Viewer);
         assert!(Priority::Urgent > Priority::High && Priority::Low > Priority::None);
         assert_eq!(
-            IssueStatus::ALL
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>(),
-            [
-                "backlog",
-                "todo",
-                "in_progress",
-                "in_review",
-                "done",
-                "cancelled"
-            ]
+            IssueStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            ["backlog", "todo", "in_progress", "in_review", "done", "cancelled"]
         );
         assert!(IssueStatus::Done.is_resolved() && IssueStatus::Cancelled.is_resolved());
         assert!(!IssueStatus::InReview.is_resolved());

@@ -13,10 +13,7 @@ const UNIQUE_CONFLICTS: &[(&str, Conflict)] = &[
     ("users_email_lower_key", Conflict::EmailTaken),
     ("projects_key_key", Conflict::ProjectKeyTaken),
     ("project_members_pkey", Conflict::AlreadyMember),
-    (
-        "sprints_one_active_per_project",
-        Conflict::ActiveSprintExists,
-    ),
+    ("sprints_one_active_per_project", Conflict::ActiveSprintExists),
     // Two writers raced for the same rank or number; the loser may retry.
     ("issues_project_rank_key", Conflict::Concurrent),
     ("issues_project_number_key", Conflict::Concurrent),
@@ -64,10 +61,7 @@ fn map_database_error(db: &dyn DatabaseError) -> RepoError {
     match db.kind() {
         ErrorKind::UniqueViolation => {
             let conflict = db.constraint().and_then(|name| {
-                UNIQUE_CONFLICTS
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, c)| *c)
+                UNIQUE_CONFLICTS.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
             });
             match conflict {
                 Some(conflict) => RepoError::Conflict(conflict),
@@ -107,18 +101,9 @@ mod tests {
 
     #[test]
     fn pool_errors_are_unavailable() {
-        assert!(matches!(
-            map_err(sqlx::Error::PoolTimedOut),
-            RepoError::Unavailable(_)
-        ));
-        assert!(matches!(
-            map_err(sqlx::Error::PoolClosed),
-            RepoError::Unavailable(_)
-        ));
+        assert!(matches!(map_err(sqlx::Error::PoolTimedOut), RepoError::Unavailable(_)));
+        assert!(matches!(map_err(sqlx::Error::PoolClosed), RepoError::Unavailable(_)));
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
-        assert!(matches!(
-            map_err(sqlx::Error::Io(io)),
-            RepoError::Unavailable(_)
-        ));
+        assert!(matches!(map_err(sqlx::Error::Io(io)), RepoError::Unavailable(_)));
     }
 }

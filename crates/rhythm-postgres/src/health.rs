@@ -11,10 +11,7 @@ use crate::error::map_err;
 impl StoreHealth for PgStore {
     #[tracing::instrument(skip_all)]
     async fn ping(&self) -> Result<(), RepoError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
         Ok(())
     }
 }

@@ -17,10 +17,7 @@ use crate::support::TestApp;
 async fn health_reports_the_database(pool: PgPool) {
     let app = TestApp::new(pool);
     let live = app.get("/health/live").send().await;
-    assert_eq!(
-        (live.status, live.json()),
-        (StatusCode::OK, json!({"status": "ok"}))
-    );
+    assert_eq!((live.status, live.json()), (StatusCode::OK, json!({"status": "ok"})));
     let ready = app.get("/health").send().await;
     assert_eq!(
         (ready.status, ready.json()),
@@ -34,10 +31,7 @@ async fn health_is_503_while_the_database_is_unreachable(pool: PgPool) {
     pool.close().await;
     let ready = app.get("/health").send().await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(
-        ready.json(),
-        json!({"status": "degraded", "database": "unavailable"})
-    );
+    assert_eq!(ready.json(), json!({"status": "degraded", "database": "unavailable"}));
     assert_eq!(ready.header("retry-after"), Some("1"));
     // Liveness does not depend on the database.
     assert_eq!(app.get("/health/live").send().await.status, StatusCode::OK);
@@ -46,10 +40,7 @@ async fn health_is_503_while_the_database_is_unreachable(pool: PgPool) {
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
 async fn unknown_routes_are_404_problems_with_or_without_a_token(pool: PgPool) {
     let app = TestApp::new(pool);
-    app.get("/nope")
-        .send()
-        .await
-        .assert_problem(StatusCode::NOT_FOUND, "not_found");
+    app.get("/nope").send().await.assert_problem(StatusCode::NOT_FOUND, "not_found");
     app.get("/api/v1/nothing/here")
         .header(axum::http::header::AUTHORIZATION, "Bearer whatever")
         .send()
@@ -62,25 +53,17 @@ async fn wrong_method_is_a_405_problem(pool: PgPool) {
     let app = TestApp::new(pool);
     let res = app.request(Method::DELETE, "/health").send().await;
     res.assert_problem(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
-    assert!(
-        res.header("allow")
-            .is_some_and(|allow| allow.contains("GET"))
-    );
+    assert!(res.header("allow").is_some_and(|allow| allow.contains("GET")));
 }
 
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
 async fn request_ids_are_echoed_or_made(pool: PgPool) {
     let app = TestApp::new(pool);
-    let echoed = app
-        .get("/health/live")
-        .header(rhythm_api::app::REQUEST_ID, "req-123")
-        .send()
-        .await;
+    let echoed =
+        app.get("/health/live").header(rhythm_api::app::REQUEST_ID, "req-123").send().await;
     assert_eq!(echoed.header("x-request-id"), Some("req-123"));
     let made = app.get("/nope").send().await;
-    let id = made
-        .header("x-request-id")
-        .expect("a request id on errors too");
+    let id = made.header("x-request-id").expect("a request id on errors too");
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
 }
 
@@ -101,10 +84,8 @@ async fn panicking() -> &'static str {
 }
 
 fn echo_app(pool: PgPool, http: HttpSettings) -> TestApp {
-    let extra = Router::new()
-        .route("/test/echo", post(echo))
-        .route("/test/panic", get(panicking))
-        .route(
+    let extra =
+        Router::new().route("/test/echo", post(echo)).route("/test/panic", get(panicking)).route(
             "/test/slow",
             get(|| async {
                 tokio::time::sleep(Duration::from_secs(5)).await;
@@ -117,69 +98,36 @@ fn echo_app(pool: PgPool, http: HttpSettings) -> TestApp {
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
 async fn json_bodies_are_checked_in_one_shape(pool: PgPool) {
     let app = echo_app(pool, HttpSettings::default());
-    let ok = app
-        .post("/test/echo")
-        .json(&json!({"title": "hi"}))
-        .send()
-        .await;
-    assert_eq!(
-        (ok.status, ok.body.as_slice()),
-        (StatusCode::OK, b"hi".as_slice())
-    );
+    let ok = app.post("/test/echo").json(&json!({"title": "hi"})).send().await;
+    assert_eq!((ok.status, ok.body.as_slice()), (StatusCode::OK, b"hi".as_slice()));
 
-    let no_type = app
-        .post("/test/echo")
-        .raw_body(None, r#"{"title":"hi"}"#)
-        .send()
-        .await;
+    let no_type = app.post("/test/echo").raw_body(None, r#"{"title":"hi"}"#).send().await;
     no_type.assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
-    let text = app
-        .post("/test/echo")
-        .raw_body(Some("text/plain"), "hi")
-        .send()
-        .await;
+    let text = app.post("/test/echo").raw_body(Some("text/plain"), "hi").send().await;
     text.assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
 
-    let malformed = app
-        .post("/test/echo")
-        .raw_body(Some("application/json"), "{\"title\":")
-        .send()
-        .await;
+    let malformed =
+        app.post("/test/echo").raw_body(Some("application/json"), "{\"title\":").send().await;
     malformed.assert_problem(StatusCode::BAD_REQUEST, "bad_request");
 
-    let unknown = app
-        .post("/test/echo")
-        .json(&json!({"title": "hi", "id": 1}))
-        .send()
-        .await;
+    let unknown = app.post("/test/echo").json(&json!({"title": "hi", "id": 1})).send().await;
     let body = unknown.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(body["errors"][0]["field"], "id");
 
-    let wrong_type = app
-        .post("/test/echo")
-        .json(&json!({"title": 5}))
-        .send()
-        .await;
+    let wrong_type = app.post("/test/echo").json(&json!({"title": 5})).send().await;
     let body = wrong_type.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(body["errors"][0]["field"], "title");
 
     let missing = app.post("/test/echo").json(&json!({})).send().await;
     let body = missing.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    assert_eq!(
-        body["errors"],
-        json!([{"field": "title", "message": "is required"}])
-    );
+    assert_eq!(body["errors"], json!([{"field": "title", "message": "is required"}]));
 }
 
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
 async fn bodies_over_one_mebibyte_are_413(pool: PgPool) {
     let app = echo_app(pool, HttpSettings::default());
     let title = "x".repeat(1024 * 1024);
-    let res = app
-        .post("/test/echo")
-        .json(&json!({ "title": title }))
-        .send()
-        .await;
+    let res = app.post("/test/echo").json(&json!({ "title": title })).send().await;
     res.assert_problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
 }
 
@@ -188,10 +136,7 @@ async fn panics_become_500_problems_without_internals(pool: PgPool) {
     let app = echo_app(pool, HttpSettings::default());
     let res = app.get("/test/panic").send().await;
     let body = res.assert_problem(StatusCode::INTERNAL_SERVER_ERROR, "internal");
-    assert!(
-        !String::from_utf8_lossy(&res.body).contains("secret internals"),
-        "{body}"
-    );
+    assert!(!String::from_utf8_lossy(&res.body).contains("secret internals"), "{body}");
     assert!(res.header("x-request-id").is_some());
     // The server keeps serving.
     assert_eq!(app.get("/health/live").send().await.status, StatusCode::OK);
@@ -199,10 +144,8 @@ async fn panics_become_500_problems_without_internals(pool: PgPool) {
 
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
 async fn slow_requests_time_out_as_503(pool: PgPool) {
-    let http = HttpSettings {
-        request_timeout: Duration::from_millis(200),
-        ..HttpSettings::default()
-    };
+    let http =
+        HttpSettings { request_timeout: Duration::from_millis(200), ..HttpSettings::default() };
     let app = echo_app(pool, http);
     let started = std::time::Instant::now();
     let res = app.get("/test/slow").send().await;

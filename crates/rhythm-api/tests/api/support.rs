@@ -60,16 +60,12 @@ pub struct RequestBuilder {
 
 impl RequestBuilder {
     pub fn header(mut self, name: impl Into<HeaderName>, value: &str) -> Self {
-        self.builder = self
-            .builder
-            .header(name.into(), HeaderValue::from_str(value).unwrap());
+        self.builder = self.builder.header(name.into(), HeaderValue::from_str(value).unwrap());
         self
     }
 
     pub fn json(mut self, value: &Value) -> Self {
-        self.builder = self
-            .builder
-            .header(header::CONTENT_TYPE, "application/json");
+        self.builder = self.builder.header(header::CONTENT_TYPE, "application/json");
         self.body = Body::from(serde_json::to_vec(value).unwrap());
         self
     }
@@ -87,18 +83,8 @@ impl RequestBuilder {
         let response = self.router.oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec();
-        TestResponse {
-            status,
-            headers,
-            body,
-        }
+        let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+        TestResponse { status, headers, body }
     }
 }
 
@@ -112,10 +98,7 @@ pub struct TestResponse {
 impl TestResponse {
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
+            panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
         })
     }
 
@@ -126,16 +109,8 @@ impl TestResponse {
     /// Asserts a problem+json error with `status` and `code`, and returns its body.
     #[track_caller]
     pub fn assert_problem(&self, status: StatusCode, code: &str) -> Value {
-        assert_eq!(
-            self.status,
-            status,
-            "body: {}",
-            String::from_utf8_lossy(&self.body)
-        );
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json")
-        );
+        assert_eq!(self.status, status, "body: {}", String::from_utf8_lossy(&self.body));
+        assert_eq!(self.header("content-type"), Some("application/problem+json"));
         let body = self.json();
         assert_eq!(body["status"], status.as_u16());
         assert_eq!(body["code"], code, "body: {body}");

@@ -25,20 +25,14 @@ async fn project(pool: &PgPool, key: &str) -> Result<Uuid, sqlx::Error> {
 }
 
 fn constraint_of(err: &sqlx::Error) -> Option<String> {
-    err.as_database_error()
-        .and_then(|e| e.constraint())
-        .map(str::to_owned)
+    err.as_database_error().and_then(|e| e.constraint()).map(str::to_owned)
 }
 
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
 async fn refuses_a_project_key_that_breaks_the_pattern(pool: PgPool) {
     for bad in ["rhy", "R", "1AB", "ABCDEFGHIJK", "R-Y", "ÄB"] {
         let err = project(&pool, bad).await.expect_err(bad);
-        assert_eq!(
-            constraint_of(&err).as_deref(),
-            Some("projects_key_format"),
-            "{bad}"
-        );
+        assert_eq!(constraint_of(&err).as_deref(), Some("projects_key_format"), "{bad}");
     }
     project(&pool, "RHY").await.unwrap();
     let err = project(&pool, "RHY").await.unwrap_err();
@@ -58,10 +52,8 @@ async fn refuses_a_duplicate_membership(pool: PgPool) {
     add("member").await.unwrap();
     let err = add("viewer").await.unwrap_err();
     assert_eq!(constraint_of(&err).as_deref(), Some("project_members_pkey"));
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM project_members")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM project_members").fetch_one(&pool).await.unwrap();
     assert_eq!(count, 1);
 }
 
@@ -76,10 +68,7 @@ async fn refuses_an_unknown_role(pool: PgPool) {
     .execute(&pool)
     .await
     .unwrap_err();
-    assert_eq!(
-        constraint_of(&err).as_deref(),
-        Some("project_members_role_valid")
-    );
+    assert_eq!(constraint_of(&err).as_deref(), Some("project_members_role_valid"));
 }
 
 async fn sprint(pool: &PgPool, project: Uuid, state: &str) -> Result<Uuid, sqlx::Error> {
@@ -105,10 +94,7 @@ async fn refuses_a_second_active_sprint(pool: PgPool) {
     // Another project's active sprint is no conflict.
     sprint(&pool, other, "active").await.unwrap();
     let err = sprint(&pool, p, "active").await.unwrap_err();
-    assert_eq!(
-        constraint_of(&err).as_deref(),
-        Some("sprints_one_active_per_project")
-    );
+    assert_eq!(constraint_of(&err).as_deref(), Some("sprints_one_active_per_project"));
 }
 
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
@@ -122,10 +108,7 @@ async fn refuses_sprint_states_without_their_timestamps(pool: PgPool) {
     .execute(&pool)
     .await
     .unwrap_err();
-    assert_eq!(
-        constraint_of(&err).as_deref(),
-        Some("sprints_state_timestamps")
-    );
+    assert_eq!(constraint_of(&err).as_deref(), Some("sprints_state_timestamps"));
     let err = sqlx::query(
         "INSERT INTO sprints (id, project_id, name, starts_on, ends_on)
          VALUES ($1, $2, 'S', '2026-02-01', '2026-01-01')",
@@ -135,10 +118,7 @@ async fn refuses_sprint_states_without_their_timestamps(pool: PgPool) {
     .execute(&pool)
     .await
     .unwrap_err();
-    assert_eq!(
-        constraint_of(&err).as_deref(),
-        Some("sprints_dates_ordered")
-    );
+    assert_eq!(constraint_of(&err).as_deref(), Some("sprints_dates_ordered"));
 }
 
 async fn issue(
@@ -164,27 +144,18 @@ async fn issue(
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
 async fn refuses_a_duplicate_issue_number_in_one_project(pool: PgPool) {
     let u = user(&pool).await;
-    let (p, q) = (
-        project(&pool, "RHY").await.unwrap(),
-        project(&pool, "OTH").await.unwrap(),
-    );
+    let (p, q) = (project(&pool, "RHY").await.unwrap(), project(&pool, "OTH").await.unwrap());
     issue(&pool, p, u, 1).await.unwrap();
     // The same number in another project is fine.
     issue(&pool, q, u, 1).await.unwrap();
     let err = issue(&pool, p, u, 1).await.unwrap_err();
-    assert_eq!(
-        constraint_of(&err).as_deref(),
-        Some("issues_project_number_key")
-    );
+    assert_eq!(constraint_of(&err).as_deref(), Some("issues_project_number_key"));
 }
 
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
 async fn refuses_a_sprint_of_another_project(pool: PgPool) {
     let u = user(&pool).await;
-    let (p, q) = (
-        project(&pool, "RHY").await.unwrap(),
-        project(&pool, "OTH").await.unwrap(),
-    );
+    let (p, q) = (project(&pool, "RHY").await.unwrap(), project(&pool, "OTH").await.unwrap());
     let foreign_sprint = sprint(&pool, q, "planned").await.unwrap();
     let i = issue(&pool, p, u, 1).await.unwrap();
     let err = sqlx::query("UPDATE issues SET sprint_id = $1 WHERE id = $2")
@@ -193,10 +164,7 @@ async fn refuses_a_sprint_of_another_project(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap_err();
-    assert_eq!(
-        constraint_of(&err).as_deref(),
-        Some("issues_sprint_same_project_fkey")
-    );
+    assert_eq!(constraint_of(&err).as_deref(), Some("issues_sprint_same_project_fkey"));
 }
 
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
@@ -209,10 +177,7 @@ async fn refuses_resolved_at_out_of_step_with_status(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap_err();
-    assert_eq!(
-        constraint_of(&err).as_deref(),
-        Some("issues_resolved_iff_closed")
-    );
+    assert_eq!(constraint_of(&err).as_deref(), Some("issues_resolved_iff_closed"));
     sqlx::query("UPDATE issues SET status = 'done', resolved_at = now() WHERE id = $1")
         .bind(i)
         .execute(&pool)
@@ -230,10 +195,7 @@ async fn emails_are_unique_regardless_of_case(pool: PgPool) {
     };
     insert("Ann@Example.com").await.unwrap();
     let err = insert("ann@example.COM").await.unwrap_err();
-    assert_eq!(
-        constraint_of(&err).as_deref(),
-        Some("users_email_lower_key")
-    );
+    assert_eq!(constraint_of(&err).as_deref(), Some("users_email_lower_key"));
 }
 
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
@@ -243,16 +205,8 @@ async fn ranks_order_bytewise_and_are_unique_per_project(pool: PgPool) {
     let a = issue(&pool, p, u, 1).await.unwrap();
     let b = issue(&pool, p, u, 2).await.unwrap();
     // Upper case sorts before lower case in byte order, whatever the database's collation.
-    sqlx::query("UPDATE issues SET rank = 'a' WHERE id = $1")
-        .bind(a)
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE issues SET rank = 'B' WHERE id = $1")
-        .bind(b)
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query("UPDATE issues SET rank = 'a' WHERE id = $1").bind(a).execute(&pool).await.unwrap();
+    sqlx::query("UPDATE issues SET rank = 'B' WHERE id = $1").bind(b).execute(&pool).await.unwrap();
     let order: Vec<Uuid> =
         sqlx::query_scalar("SELECT id FROM issues WHERE project_id = $1 ORDER BY rank")
             .bind(p)
@@ -265,10 +219,7 @@ async fn ranks_order_bytewise_and_are_unique_per_project(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap_err();
-    assert_eq!(
-        constraint_of(&err).as_deref(),
-        Some("issues_project_rank_key")
-    );
+    assert_eq!(constraint_of(&err).as_deref(), Some("issues_project_rank_key"));
     let err = sqlx::query("UPDATE issues SET rank = 'a-b' WHERE id = $1")
         .bind(b)
         .execute(&pool)
