@@ -11,7 +11,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -19,7 +19,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::error::ApiError;
-use crate::routes::health;
+use crate::routes::{auth, health};
 use crate::state::AppState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -31,7 +31,15 @@ pub fn router(state: AppState) -> Router {
 
 /// Every route of the API, without middleware.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/health/live", get(health::live)).route("/health", get(health::ready))
+    Router::new()
+        .route("/health/live", get(health::live))
+        .route("/health", get(health::ready))
+        .route("/api/v1/auth/register", post(auth::register))
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/refresh", post(auth::refresh))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/api/v1/me", get(auth::me).patch(auth::update_me))
+        .route("/api/v1/me/password", post(auth::change_password))
 }
 
 /// Wraps `routes` in the middleware stack and the problem+json fallback.

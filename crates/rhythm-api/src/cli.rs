@@ -12,7 +12,7 @@ use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use rhythm_postgres::PoolSettings;
 
-use rhythm_api::state::HttpSettings;
+use rhythm_api::state::{AuthConfig, HttpSettings, Settings};
 use rhythm_api::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
@@ -89,6 +89,10 @@ pub struct ServeArgs {
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     #[arg(long, env = "RHYTHM_TRUST_FORWARDED_FOR", default_value = "false", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     pub trust_forwarded_for: bool,
+    /// Password hashes computed at once (each takes ~19 MiB and tens of ms of one core);
+    /// default: one less than the number of cores, so sign-ins never starve other requests.
+    #[arg(long, env = "RHYTHM_PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<usize>,
     /// Longest time a request may run before it is answered 503.
     #[arg(long, env = "RHYTHM_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
     pub request_timeout_ms: u64,
@@ -98,10 +102,25 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    pub fn http_settings(&self) -> HttpSettings {
-        HttpSettings {
-            request_timeout: Duration::from_millis(self.request_timeout_ms.max(1)),
-            ..HttpSettings::default()
+    pub fn settings(&self, jwt_secret: Vec<u8>) -> Settings {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Settings {
+            http: HttpSettings {
+                request_timeout: Duration::from_millis(self.request_timeout_ms.max(1)),
+                trust_forwarded_for: self.trust_forwarded_for,
+                ..HttpSettings::default()
+            },
+            auth: AuthConfig {
+                jwt_secret,
+                access_token_ttl: Duration::from_secs(self.access_token_ttl_secs.max(1)),
+                refresh_token_ttl: Duration::from_secs(self.refresh_token_ttl_secs.max(1)),
+                allow_signup: self.allow_signup,
+                rate_per_min: self.auth_rate_per_min,
+                hash_concurrency: self
+                    .password_hash_concurrency
+                    .unwrap_or(cores.saturating_sub(1))
+                    .max(1),
+            },
         }
     }
 }

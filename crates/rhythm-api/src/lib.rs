@@ -3,6 +3,8 @@
 //! binary (`main.rs`) plugs a storage adapter in.
 
 pub mod app;
+pub mod auth;
+pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod routes;

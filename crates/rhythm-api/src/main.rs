@@ -68,8 +68,20 @@ fn is_connection_error(err: &sqlx::Error) -> bool {
         || err.as_database_error().and_then(|e| e.code()).is_some_and(|code| code == "57P03")
 }
 
+/// Keeps the sign-in rate limiters' memory bounded by forgetting recovered keys.
+fn spawn_rate_limit_pruning(state: &AppState) {
+    let limits = state.auth_limits.clone();
+    tokio::spawn(async move {
+        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every_minute.tick().await;
+            limits.prune();
+        }
+    });
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let _jwt_secret =
+    let jwt_secret =
         match resolve_jwt_secret(args.jwt_secret.as_deref()).map_err(anyhow::Error::msg)? {
             JwtSecret::Configured(secret) => secret,
             JwtSecret::Ephemeral(secret) => {
@@ -84,7 +96,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = open_store(&args.db)?;
     migrate(&store).await?;
     let pool = store.pool().clone();
-    let app = rhythm_api::router(AppState::new(store, args.http_settings()));
+    let state = AppState::new(store, args.settings(jwt_secret)).map_err(anyhow::Error::msg)?;
+    spawn_rate_limit_pruning(&state);
+    let app = rhythm_api::router(state);
     let listener = TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;

@@ -3,7 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rhythm_domain::ports::StoreHealth;
+use rhythm_domain::ports::{SessionRepository, StoreHealth, UserRepository};
+use rhythm_domain::services::auth::{AuthService, AuthSettings};
+
+use crate::auth::password::Argon2Hasher;
+use crate::auth::rate_limit::AuthRateLimiter;
+use crate::auth::tokens::JwtTokens;
 
 /// Settings of the HTTP layer itself.
 #[derive(Clone, Debug)]
@@ -12,30 +17,92 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// Largest accepted request body.
     pub body_limit: usize,
+    /// Take the client address from `X-Forwarded-For`.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { request_timeout: Duration::from_secs(10), body_limit: 1024 * 1024 }
+        Self {
+            request_timeout: Duration::from_secs(10),
+            body_limit: 1024 * 1024,
+            trust_forwarded_for: false,
+        }
     }
 }
 
-/// Shared, cheap-to-clone state of the router. Holds no per-process data that would make
-/// two replicas behave differently.
+/// Credentials and sign-in settings.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    pub jwt_secret: Vec<u8>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub allow_signup: bool,
+    /// Register/login attempts per minute per address and per email; 0 = unlimited.
+    pub rate_per_min: u32,
+    /// Password hashes computed at once (each ~19 MiB and tens of milliseconds of CPU).
+    pub hash_concurrency: usize,
+}
+
+impl AuthConfig {
+    /// Settings for tests and tools: a fixed secret, the contract's defaults.
+    pub fn for_tests() -> Self {
+        Self {
+            jwt_secret: b"test-secret-test-secret-test-secret!".to_vec(),
+            access_token_ttl: Duration::from_secs(900),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            allow_signup: true,
+            rate_per_min: 0,
+            hash_concurrency: 2,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub auth: AuthConfig,
+}
+
+/// Shared, cheap-to-clone state of the router. Apart from the sign-in rate-limit counters,
+/// holds nothing that would make two replicas behave differently.
 #[derive(Clone)]
 pub struct AppState {
     pub health: Arc<dyn StoreHealth>,
+    pub auth: Arc<AuthService>,
+    pub tokens: Arc<JwtTokens>,
+    pub auth_limits: Arc<AuthRateLimiter>,
     pub http: Arc<HttpSettings>,
 }
 
 /// Every port a storage adapter must implement for Rhythm to run on it.
-pub trait Store: StoreHealth + Clone + 'static {}
-impl<T: StoreHealth + Clone + 'static> Store for T {}
+pub trait Store: StoreHealth + UserRepository + SessionRepository + Clone + 'static {}
+impl<T: StoreHealth + UserRepository + SessionRepository + Clone + 'static> Store for T {}
 
 impl AppState {
-    /// Wires the services onto one storage adapter.
-    pub fn new<S: Store>(store: S, http: HttpSettings) -> Self {
+    /// Wires the services onto one storage adapter. Computes a dummy password hash, so it
+    /// takes a few milliseconds.
+    pub fn new<S: Store>(store: S, settings: Settings) -> Result<Self, String> {
         let store = Arc::new(store);
-        Self { health: store, http: Arc::new(http) }
+        let tokens =
+            Arc::new(JwtTokens::new(&settings.auth.jwt_secret, settings.auth.access_token_ttl));
+        let hasher = Arc::new(Argon2Hasher::new(settings.auth.hash_concurrency)?);
+        let auth = AuthService::new(
+            store.clone(),
+            store.clone(),
+            hasher,
+            tokens.clone(),
+            AuthSettings {
+                allow_signup: settings.auth.allow_signup,
+                refresh_token_ttl: settings.auth.refresh_token_ttl,
+            },
+        );
+        Ok(Self {
+            health: store,
+            auth: Arc::new(auth),
+            tokens,
+            auth_limits: Arc::new(AuthRateLimiter::new(settings.auth.rate_per_min)),
+            http: Arc::new(settings.http),
+        })
     }
 }

@@ -153,6 +153,17 @@ impl Validator {
         }
     }
 
+    /// Validates a required input: absent is "is required", present must be valid.
+    pub fn required<R, T>(
+        &mut self,
+        field: &str,
+        raw: Option<R>,
+        parse: impl FnOnce(R) -> Result<T, Invalid>,
+    ) -> Option<T> {
+        let result = raw.ok_or(Invalid("is required")).and_then(parse);
+        self.field(field, result)
+    }
+
     /// Validates an optional input: absent stays absent, present must be valid.
     pub fn optional<R, T>(
         &mut self,
@@ -204,6 +215,20 @@ mod tests {
             }
             other => panic!("expected validation error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn required_fields_must_be_present_and_valid() {
+        let mut v = Validator::new();
+        let missing: Option<u8> = v.required::<u8, u8>("a", None, Ok);
+        let bad: Option<u8> = v.required("b", Some(1u8), |_| Err(Invalid("bad b")));
+        let good = v.required("c", Some(3u8), Ok);
+        assert_eq!((missing, bad, good), (None, None, Some(3)));
+        let Err(DomainError::Validation(errors)) = v.finish() else { panic!("expected errors") };
+        assert_eq!(
+            errors,
+            vec![FieldError::new("a", "is required"), FieldError::new("b", "bad b")]
+        );
     }
 
     #[test]

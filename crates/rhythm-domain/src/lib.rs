@@ -7,6 +7,8 @@
 pub mod error;
 pub mod policy;
 pub mod ports;
+pub mod services;
+pub mod user;
 pub mod values;
 
 pub use error::{Conflict, DomainError, FieldError, Invalid, RepoError, Validator};

@@ -6,12 +6,12 @@ use axum::Router;
 use axum::http::{Method, StatusCode};
 use axum::routing::{get, post};
 use rhythm_api::extract::ApiJson;
-use rhythm_api::state::HttpSettings;
+use rhythm_api::state::{HttpSettings, Settings};
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::support::TestApp;
+use crate::support::{TestApp, test_settings};
 
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
 async fn health_reports_the_database(pool: PgPool) {
@@ -84,6 +84,7 @@ async fn panicking() -> &'static str {
 }
 
 fn echo_app(pool: PgPool, http: HttpSettings) -> TestApp {
+    let settings = Settings { http, ..test_settings() };
     let extra =
         Router::new().route("/test/echo", post(echo)).route("/test/panic", get(panicking)).route(
             "/test/slow",
@@ -92,7 +93,7 @@ fn echo_app(pool: PgPool, http: HttpSettings) -> TestApp {
                 "late"
             }),
         );
-    TestApp::with_routes(pool, extra, http)
+    TestApp::with_routes(pool, extra, settings)
 }
 
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]

@@ -4,11 +4,12 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use rhythm_api::AppState;
-use rhythm_api::state::HttpSettings;
+use rhythm_api::state::{AuthConfig, HttpSettings, Settings};
 use rhythm_postgres::PgStore;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -21,14 +22,22 @@ pub struct TestApp {
     pub pool: PgPool,
 }
 
+pub fn test_settings() -> Settings {
+    Settings { http: HttpSettings::default(), auth: AuthConfig::for_tests() }
+}
+
 impl TestApp {
     pub fn new(pool: PgPool) -> Self {
-        Self::with_routes(pool, Router::new(), HttpSettings::default())
+        Self::with_routes(pool, Router::new(), test_settings())
+    }
+
+    pub fn with_settings(pool: PgPool, settings: Settings) -> Self {
+        Self::with_routes(pool, Router::new(), settings)
     }
 
     /// The real routes plus `extra` ones, under the real middleware.
-    pub fn with_routes(pool: PgPool, extra: Router<AppState>, http: HttpSettings) -> Self {
-        let state = AppState::new(PgStore::new(pool.clone()), http);
+    pub fn with_routes(pool: PgPool, extra: Router<AppState>, settings: Settings) -> Self {
+        let state = AppState::new(PgStore::new(pool.clone()), settings).unwrap();
         let routes = rhythm_api::app::routes().merge(extra);
         let router = rhythm_api::app::with_middleware(routes, state)
             .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
@@ -50,6 +59,50 @@ impl TestApp {
     pub fn post(&self, path: &str) -> RequestBuilder {
         self.request(Method::POST, path)
     }
+
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.request(Method::PATCH, path)
+    }
+
+    #[allow(dead_code)]
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.request(Method::DELETE, path)
+    }
+
+    /// Registers an account and returns its session.
+    pub async fn register(&self, email: &str, name: &str) -> Account {
+        let res = self
+            .post("/api/v1/auth/register")
+            .json(&serde_json::json!({ "email": email, "name": name, "password": PASSWORD }))
+            .send()
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&res.body));
+        Account::from_session(&res.json())
+    }
+}
+
+/// The password every test account gets.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A registered user and its tokens.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub id: uuid::Uuid,
+    #[allow(dead_code)]
+    pub email: String,
+    pub token: String,
+    pub refresh: String,
+}
+
+impl Account {
+    pub fn from_session(body: &Value) -> Self {
+        Self {
+            id: body["user"]["id"].as_str().unwrap().parse().unwrap(),
+            email: body["user"]["email"].as_str().unwrap().to_owned(),
+            token: body["access_token"].as_str().unwrap().to_owned(),
+            refresh: body["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
 }
 
 pub struct RequestBuilder {
@@ -59,8 +112,19 @@ pub struct RequestBuilder {
 }
 
 impl RequestBuilder {
-    pub fn header(mut self, name: impl Into<HeaderName>, value: &str) -> Self {
-        self.builder = self.builder.header(name.into(), HeaderValue::from_str(value).unwrap());
+    pub fn header(mut self, name: impl AsRef<str>, value: &str) -> Self {
+        let name = HeaderName::from_bytes(name.as_ref().as_bytes()).unwrap();
+        self.builder = self.builder.header(name, HeaderValue::from_str(value).unwrap());
+        self
+    }
+
+    pub fn token(self, token: &str) -> Self {
+        self.header(header::AUTHORIZATION, &format!("Bearer {token}"))
+    }
+
+    /// Makes the request come from `ip` (instead of the default 127.0.0.1).
+    pub fn client_ip(mut self, ip: [u8; 4]) -> Self {
+        self.builder = self.builder.extension(ConnectInfo(SocketAddr::from((ip, 40000))));
         self
     }
 

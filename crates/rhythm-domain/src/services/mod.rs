@@ -1,0 +1,4 @@
+//! Use cases. Each service loads what it needs through ports, asks the policy, checks the
+//! rules that span entities, and calls the repositories; it never sees HTTP or SQL.
+
+pub mod auth;
