@@ -11,7 +11,6 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -19,7 +18,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::error::ApiError;
-use crate::routes::{auth, health};
+use crate::routes;
 use crate::state::AppState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -31,15 +30,14 @@ pub fn router(state: AppState) -> Router {
 
 /// Every route of the API, without middleware.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/health/live", get(health::live))
-        .route("/health", get(health::ready))
-        .route("/api/v1/auth/register", post(auth::register))
-        .route("/api/v1/auth/login", post(auth::login))
-        .route("/api/v1/auth/refresh", post(auth::refresh))
-        .route("/api/v1/auth/logout", post(auth::logout))
-        .route("/api/v1/me", get(auth::me).patch(auth::update_me))
-        .route("/api/v1/me/password", post(auth::change_password))
+    routes::api().split_for_parts().0
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = routes::api().into_openapi();
+    crate::openapi::finish(&mut doc);
+    doc
 }
 
 /// Wraps `routes` in the middleware stack and the problem+json fallback.

@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rhythm_domain::{Conflict, DomainError, FieldError};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Seconds a client should wait before retrying a 503.
 const RETRY_AFTER_UNAVAILABLE_SECS: u64 = 1;
@@ -23,22 +24,35 @@ pub struct ApiError {
     cause: Option<String>,
 }
 
-#[derive(Serialize)]
-struct ProblemBody<'a> {
+/// RFC 9457 problem details, the body of every error response.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "about:blank", "title": "Unprocessable Entity", "status": 422,
+    "code": "validation_failed", "detail": "1 field is invalid",
+    "errors": [{"field": "title", "message": "must be 1 to 255 characters"}]
+}))]
+pub struct Problem {
+    /// Always `about:blank`: `code` says what happened.
     #[serde(rename = "type")]
-    kind: &'static str,
-    title: &'static str,
-    status: u16,
-    code: &'static str,
-    detail: &'a str,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    errors: Vec<FieldErrorBody<'a>>,
+    pub kind: &'static str,
+    /// The status code's reason phrase.
+    pub title: &'static str,
+    pub status: u16,
+    /// Stable, machine-readable: `validation_failed`, `not_found`, `email_taken`, …
+    pub code: &'static str,
+    /// Human-readable explanation.
+    pub detail: String,
+    /// With `validation_failed`: every invalid field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ProblemField>,
 }
 
-#[derive(Serialize)]
-struct FieldErrorBody<'a> {
-    field: &'a str,
-    message: &'a str,
+/// One invalid field of a request.
+#[derive(Serialize, ToSchema)]
+pub struct ProblemField {
+    /// The field's name (dotted for nested fields).
+    pub field: String,
+    pub message: String,
 }
 
 impl ApiError {
@@ -202,16 +216,16 @@ impl IntoResponse for ApiError {
                 tracing::error!(%cause, status = self.status.as_u16(), "request failed");
             }
         }
-        let body = ProblemBody {
+        let body = Problem {
             kind: "about:blank",
             title: self.status.canonical_reason().unwrap_or("Error"),
             status: self.status.as_u16(),
             code: self.code,
-            detail: &self.detail,
+            detail: self.detail,
             errors: self
                 .errors
-                .iter()
-                .map(|e| FieldErrorBody { field: &e.field, message: &e.message })
+                .into_iter()
+                .map(|e| ProblemField { field: e.field, message: e.message })
                 .collect(),
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());

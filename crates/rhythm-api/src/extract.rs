@@ -13,6 +13,29 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
+/// Query parameters of type `T`; anything that does not fit (an unknown parameter, a
+/// malformed value) → 400 `invalid_query`.
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(ApiQuery)
+            .map_err(|e| ApiError::invalid_query(format!("invalid query string: {e}")))
+    }
+}
+
 /// A JSON request body of type `T`.
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);

@@ -7,6 +7,8 @@ pub mod auth;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod openapi;
+pub mod pagination;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -3,8 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rhythm_domain::ports::{SessionRepository, StoreHealth, UserRepository};
+use rhythm_domain::ports::{
+    MemberRepository, ProjectRepository, SessionRepository, StoreHealth, UserRepository,
+};
 use rhythm_domain::services::auth::{AuthService, AuthSettings};
+use rhythm_domain::services::projects::ProjectService;
 
 use crate::auth::password::Argon2Hasher;
 use crate::auth::rate_limit::AuthRateLimiter;
@@ -70,14 +73,35 @@ pub struct Settings {
 pub struct AppState {
     pub health: Arc<dyn StoreHealth>,
     pub auth: Arc<AuthService>,
+    pub projects: Arc<ProjectService>,
     pub tokens: Arc<JwtTokens>,
     pub auth_limits: Arc<AuthRateLimiter>,
     pub http: Arc<HttpSettings>,
+    /// The OpenAPI document, serialized once.
+    pub openapi_json: Arc<str>,
 }
 
 /// Every port a storage adapter must implement for Rhythm to run on it.
-pub trait Store: StoreHealth + UserRepository + SessionRepository + Clone + 'static {}
-impl<T: StoreHealth + UserRepository + SessionRepository + Clone + 'static> Store for T {}
+pub trait Store:
+    StoreHealth
+    + UserRepository
+    + SessionRepository
+    + ProjectRepository
+    + MemberRepository
+    + Clone
+    + 'static
+{
+}
+impl<T> Store for T where
+    T: StoreHealth
+        + UserRepository
+        + SessionRepository
+        + ProjectRepository
+        + MemberRepository
+        + Clone
+        + 'static
+{
+}
 
 impl AppState {
     /// Wires the services onto one storage adapter. Computes a dummy password hash, so it
@@ -97,12 +121,18 @@ impl AppState {
                 refresh_token_ttl: settings.auth.refresh_token_ttl,
             },
         );
+        let projects = ProjectService::new(store.clone(), store.clone(), store.clone());
         Ok(Self {
             health: store,
             auth: Arc::new(auth),
+            projects: Arc::new(projects),
             tokens,
             auth_limits: Arc::new(AuthRateLimiter::new(settings.auth.rate_per_min)),
             http: Arc::new(settings.http),
+            openapi_json: crate::app::openapi()
+                .to_json()
+                .map_err(|e| format!("serializing the OpenAPI document: {e}"))?
+                .into(),
         })
     }
 }

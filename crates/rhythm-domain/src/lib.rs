@@ -5,8 +5,11 @@
 //! reverse: `rhythm-api → rhythm-domain ← rhythm-postgres`.
 
 pub mod error;
+pub mod issue;
+pub mod pagination;
 pub mod policy;
 pub mod ports;
+pub mod project;
 pub mod services;
 pub mod user;
 pub mod values;

@@ -9,11 +9,16 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::error::{DomainError, RepoError};
+use crate::pagination::{Page, PageRequest};
+use crate::project::{
+    Member, MemberKey, MembershipChange, NewProject, Project, ProjectAccess, ProjectPatch,
+    ProjectWithRole,
+};
 use crate::user::{
     AccessToken, NewRefreshToken, NewUser, RefreshSecret, Rotation, TokenHash, User,
     UserCredentials,
 };
-use crate::values::{Password, UserName};
+use crate::values::{Password, ProjectRef, Role, UserName};
 
 /// Whether the store can serve requests right now.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
@@ -42,6 +47,9 @@ pub trait UserRepository: Send + Sync {
     async fn find_credentials(&self, id: Uuid) -> Result<Option<UserCredentials>, RepoError>;
 
     async fn find(&self, id: Uuid) -> Result<Option<User>, RepoError>;
+
+    /// The account whose email matches `email` case-insensitively.
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, RepoError>;
 
     /// Renames the account; `None` when it does not exist.
     async fn rename(&self, id: Uuid, name: &UserName) -> Result<Option<User>, RepoError>;
@@ -102,4 +110,74 @@ pub trait TokenIssuer: Send + Sync {
 
     /// The hash of a refresh token a client presented.
     fn hash_refresh_token(&self, presented: &str) -> TokenHash;
+}
+
+/// Projects.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ProjectRepository: Send + Sync {
+    /// Creates the project with `owner` as its first owner, atomically.
+    /// `Conflict(ProjectKeyTaken)` when the key is in use (archived projects keep theirs).
+    async fn create(&self, project: &NewProject, owner: Uuid)
+    -> Result<ProjectWithRole, RepoError>;
+
+    /// The caller's standing in the project. `None` when there is no such live (unarchived)
+    /// project or the caller is not a member — the two are deliberately indistinguishable.
+    async fn access(
+        &self,
+        project: &ProjectRef,
+        user: Uuid,
+    ) -> Result<Option<ProjectAccess>, RepoError>;
+
+    /// The project with the caller's role, in one round trip; `None` as for `access`.
+    async fn find_for_member(
+        &self,
+        project: &ProjectRef,
+        user: Uuid,
+    ) -> Result<Option<ProjectWithRole>, RepoError>;
+
+    /// The caller's live projects in key order, after the key `page.after`.
+    async fn list_for_member(
+        &self,
+        user: Uuid,
+        page: &PageRequest<String>,
+    ) -> Result<Page<ProjectWithRole, String>, RepoError>;
+
+    /// Applies `patch`; `NotFound` when the project is gone or archived.
+    async fn update(&self, project_id: Uuid, patch: &ProjectPatch) -> Result<Project, RepoError>;
+
+    /// Archives (soft-deletes) the project; its key stays reserved. `NotFound` when already gone.
+    async fn archive(&self, project_id: Uuid) -> Result<(), RepoError>;
+}
+
+/// Memberships of projects.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait MemberRepository: Send + Sync {
+    /// Members in the order they were added, after `page.after`.
+    async fn list(
+        &self,
+        project_id: Uuid,
+        page: &PageRequest<MemberKey>,
+    ) -> Result<Page<Member, MemberKey>, RepoError>;
+
+    async fn find(&self, project_id: Uuid, user_id: Uuid) -> Result<Option<Member>, RepoError>;
+
+    /// Adds a member. `Conflict(AlreadyMember)` when they already are; `NotFound` when the
+    /// user does not exist.
+    async fn add(&self, project_id: Uuid, user_id: Uuid, role: Role) -> Result<Member, RepoError>;
+
+    /// Gives the target `role`. Applied only if actor and target still hold the roles in
+    /// `change` (else `Conflict(Concurrent)`; `NotFound` when the target left); refused with
+    /// `Conflict(LastOwner)` when it would leave the project without an owner. Membership
+    /// changes of one project are serialized, so two owners demoting each other at once
+    /// cannot both succeed.
+    async fn change_role(&self, change: &MembershipChange, role: Role)
+    -> Result<Member, RepoError>;
+
+    /// Removes the target (or lets the actor leave, when both are the same), under the same
+    /// conditions as `change_role`. In the same transaction, the target's open issues in the
+    /// project (not done or cancelled) lose their assignee, each with an `updated` event by
+    /// the actor; resolved issues keep theirs.
+    async fn remove(&self, change: &MembershipChange) -> Result<(), RepoError>;
 }

@@ -7,6 +7,7 @@
 pub mod error;
 mod health;
 mod pool;
+mod projects;
 mod users;
 
 pub use pool::{PoolSettings, connect_lazy};

@@ -94,6 +94,18 @@ impl UserRepository for PgStore {
             .map_err(map_err)
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, RepoError> {
+        sqlx::query_as::<_, UserRow>(
+            "SELECT id, email, name, created_at FROM users WHERE lower(email) = lower($1)",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await
+        .map(|row| row.map(User::from))
+        .map_err(map_err)
+    }
+
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     async fn rename(&self, id: Uuid, name: &UserName) -> Result<Option<User>, RepoError> {
         sqlx::query_as::<_, UserRow>(

@@ -8,6 +8,7 @@ use rhythm_domain::Validator;
 use rhythm_domain::services::auth::Registration;
 use rhythm_domain::values::{Email, Password, UserName};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::auth::extract::{ClientIp, CurrentUser};
 use crate::dto::{SessionDto, UserDto};
@@ -15,11 +16,17 @@ use crate::error::ApiResult;
 use crate::extract::ApiJson;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    /// 3 to 254 characters with one `@`; unique regardless of case, stored as given.
+    #[schema(value_type = String, min_length = 3, max_length = 254)]
     email: Option<String>,
+    /// 1 to 100 characters after trimming.
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
     name: Option<String>,
+    /// 8 to 128 characters.
+    #[schema(value_type = String, min_length = 8, max_length = 128)]
     password: Option<String>,
 }
 
@@ -36,6 +43,16 @@ impl RegisterRequest {
     }
 }
 
+/// Create an account and log in.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered and logged in", body = SessionDto),
+        (status = 403, description = "Signup is turned off", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`email_taken`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address or for this email", body = crate::error::Problem, content_type = "application/problem+json",
+         headers(("retry-after" = u64, description = "Seconds to wait"))),
+    ))]
 pub async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -47,13 +64,22 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(SessionDto::from(session))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     email: String,
     password: String,
 }
 
+/// Log in with email (any letter case) and password.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = SessionDto),
+        (status = 401, description = "Unknown email or wrong password (indistinguishable)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address or for this email", body = crate::error::Problem, content_type = "application/problem+json",
+         headers(("retry-after" = u64, description = "Seconds to wait"))),
+    ))]
 pub async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -64,12 +90,20 @@ pub async fn login(
     Ok(Json(session.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     refresh_token: String,
 }
 
+/// Exchange a refresh token for a new pair; the old one stops working. Presenting an
+/// already-exchanged token revokes its whole chain.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair", body = SessionDto),
+        (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshRequest>,
@@ -77,6 +111,10 @@ pub async fn refresh(
     Ok(Json(state.auth.refresh(&body.refresh_token).await?.into()))
 }
 
+/// Revoke a refresh token (idempotent).
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    request_body = RefreshRequest,
+    responses((status = 204, description = "Revoked (also for unknown or already revoked tokens)")))]
 pub async fn logout(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshRequest>,
@@ -85,16 +123,24 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The caller's account.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
+    responses((status = 200, description = "The caller", body = UserDto)))]
 pub async fn me(State(state): State<AppState>, user: CurrentUser) -> ApiResult<Json<UserDto>> {
     Ok(Json(state.auth.me(user.id).await?.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
+    #[schema(min_length = 1, max_length = 100)]
     name: Option<String>,
 }
 
+/// Change the caller's name; `{}` changes nothing.
+#[utoipa::path(patch, path = "/api/v1/me", tag = "auth",
+    request_body = UpdateMeRequest,
+    responses((status = 200, description = "The caller", body = UserDto)))]
 pub async fn update_me(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -108,13 +154,20 @@ pub async fn update_me(
     Ok(Json(state.auth.update_me(user.id, name).await?.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
+    #[schema(value_type = String)]
     current_password: Option<String>,
+    /// 8 to 128 characters.
+    #[schema(value_type = String, min_length = 8, max_length = 128)]
     new_password: Option<String>,
 }
 
+/// Change the caller's password; every refresh token of the caller is revoked.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "auth",
+    request_body = ChangePasswordRequest,
+    responses((status = 204, description = "Changed")))]
 pub async fn change_password(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -8,20 +8,24 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::state::AppState;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Liveness {
     status: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Readiness {
     status: &'static str,
     database: &'static str,
 }
 
+/// Answers 200 while the process runs.
+#[utoipa::path(get, path = "/health/live", tag = "health",
+    responses((status = 200, description = "The process is running", body = Liveness)))]
 pub async fn live() -> Json<Liveness> {
     Json(Liveness { status: "ok" })
 }
@@ -31,6 +35,12 @@ pub async fn live() -> Json<Liveness> {
 /// not healthy either.
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Answers 200 when the database answers, 503 `degraded` while it does not.
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "The database is unreachable", body = Readiness),
+    ))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let error = match tokio::time::timeout(PING_TIMEOUT, state.health.ping()).await {
         Ok(Ok(())) => return Json(Readiness { status: "ok", database: "ok" }).into_response(),
@@ -42,4 +52,15 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response
+}
+
+/// This API's OpenAPI 3.1 document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]
+pub async fn openapi(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        state.openapi_json.to_string(),
+    )
+        .into_response()
 }

@@ -1,4 +1,31 @@
 //! HTTP routes, one module per area. Handlers stay thin: parse, call a service, map.
+//!
+//! [`api`] is the single list of routes: the router and the OpenAPI document are both built
+//! from it, so neither can have a route the other lacks.
 
 pub mod auth;
 pub mod health;
+pub mod projects;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::state::AppState;
+
+/// Every route of the API with its OpenAPI description.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(crate::openapi::base())
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(health::openapi))
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me, auth::update_me))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(projects::create_project, projects::list_projects))
+        .routes(routes!(projects::get_project, projects::update_project, projects::archive_project))
+        .routes(routes!(projects::list_members, projects::add_member))
+        .routes(routes!(projects::change_role, projects::remove_member))
+}

@@ -5,4 +5,6 @@
 
 mod auth;
 mod foundation;
+mod permissions;
+mod projects;
 mod support;

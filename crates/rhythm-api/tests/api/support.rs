@@ -9,7 +9,9 @@ use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use rhythm_api::AppState;
+use rhythm_api::auth::tokens::JwtTokens;
 use rhythm_api::state::{AuthConfig, HttpSettings, Settings};
+use rhythm_domain::ports::TokenIssuer;
 use rhythm_postgres::PgStore;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -78,6 +80,78 @@ impl TestApp {
             .await;
         assert_eq!(res.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&res.body));
         Account::from_session(&res.json())
+    }
+}
+
+impl TestApp {
+    /// A user made straight in the database (no password hashing), with a valid token.
+    pub async fn seed_user(&self, name: &str) -> Account {
+        let id = uuid::Uuid::now_v7();
+        let email = format!("{name}-{id}@example.com");
+        sqlx::query(
+            "INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, 'not-a-login')",
+        )
+        .bind(id)
+        .bind(&email)
+        .bind(name)
+        .execute(&self.pool)
+        .await
+        .unwrap();
+        let tokens = JwtTokens::new(
+            &AuthConfig::for_tests().jwt_secret,
+            std::time::Duration::from_secs(900),
+        );
+        let token = tokens.access_token(id).unwrap().token;
+        Account { id, email, token, refresh: String::new() }
+    }
+
+    /// Creates a project through the API; `owner` becomes its owner.
+    pub async fn create_project(&self, owner: &Account, key: &str) -> Value {
+        let res = self
+            .post("/api/v1/projects")
+            .token(&owner.token)
+            .json(&serde_json::json!({ "key": key, "name": format!("Project {key}") }))
+            .send()
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&res.body));
+        res.json()
+    }
+
+    /// Adds `user` to project `key` with `role`, straight in the database.
+    pub async fn add_member(&self, key: &str, user: &Account, role: &str) {
+        sqlx::query(
+            "INSERT INTO project_members (project_id, user_id, role)
+             SELECT id, $2, $3 FROM projects WHERE key = $1",
+        )
+        .bind(key)
+        .bind(user.id)
+        .bind(role)
+        .execute(&self.pool)
+        .await
+        .unwrap();
+    }
+
+    /// Every row of every table, as JSON: to show a refused request changed nothing.
+    pub async fn snapshot(&self) -> Value {
+        let mut all = serde_json::Map::new();
+        for table in [
+            "users",
+            "refresh_tokens",
+            "projects",
+            "project_members",
+            "sprints",
+            "issues",
+            "issue_events",
+        ] {
+            let rows: Option<Value> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT json_agg(t ORDER BY t::text) FROM {table} t"
+            )))
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+            all.insert(table.to_owned(), rows.unwrap_or(Value::Null));
+        }
+        Value::Object(all)
     }
 }
 

@@ -2,3 +2,4 @@
 //! rules that span entities, and calls the repositories; it never sees HTTP or SQL.
 
 pub mod auth;
+pub mod projects;

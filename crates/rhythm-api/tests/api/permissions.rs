@@ -1,0 +1,250 @@
+//! The permission matrix, enforced on every route under `/api/v1/projects/{project}`:
+//! each route × {anonymous, non-member, viewer, member, maintainer, owner} → expected status,
+//! and for every refused request the database is unchanged.
+//!
+//! The routes come from the OpenAPI document, which is built from the same definitions as
+//! the router: a route added without a row here fails `every_project_route_has_a_row`.
+
+use std::collections::BTreeSet;
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::support::{Account, TestApp};
+
+/// Who calls, in the order of the expectation arrays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caller {
+    Anonymous,
+    NonMember,
+    Viewer,
+    Member,
+    Maintainer,
+    Owner,
+}
+
+const CALLERS: [Caller; 6] = [
+    Caller::Anonymous,
+    Caller::NonMember,
+    Caller::Viewer,
+    Caller::Member,
+    Caller::Maintainer,
+    Caller::Owner,
+];
+
+/// A fresh project with one user per role, plus per-caller targets so that one caller's
+/// successful write cannot change what the next caller meets.
+pub struct Fixture {
+    pub key: String,
+    pub users: Vec<(Caller, Option<Account>)>,
+    /// A user outside the project, per caller (to be added).
+    pub outsiders: Vec<Account>,
+    /// A viewer of the project, per caller (to be re-roled or removed).
+    pub extras: Vec<Account>,
+}
+
+impl Fixture {
+    async fn new(app: &TestApp, key: &str) -> Self {
+        let owner = app.seed_user("owner").await;
+        app.create_project(&owner, key).await;
+        let mut users = vec![
+            (Caller::Anonymous, None),
+            (Caller::NonMember, Some(app.seed_user("outsider").await)),
+        ];
+        for (caller, role) in [
+            (Caller::Viewer, "viewer"),
+            (Caller::Member, "member"),
+            (Caller::Maintainer, "maintainer"),
+        ] {
+            let user = app.seed_user(role).await;
+            app.add_member(key, &user, role).await;
+            users.push((caller, Some(user)));
+        }
+        users.push((Caller::Owner, Some(owner)));
+        let (mut outsiders, mut extras) = (Vec::new(), Vec::new());
+        for _ in CALLERS {
+            outsiders.push(app.seed_user("to-add").await);
+            let extra = app.seed_user("extra").await;
+            app.add_member(key, &extra, "viewer").await;
+            extras.push(extra);
+        }
+        Self { key: key.to_owned(), users, outsiders, extras }
+    }
+
+    fn index(caller: Caller) -> usize {
+        CALLERS.iter().position(|c| *c == caller).unwrap_or_default()
+    }
+
+    fn token(&self, caller: Caller) -> Option<&str> {
+        self.users[Self::index(caller)].1.as_ref().map(|a| a.token.as_str())
+    }
+
+    fn outsider(&self, caller: Caller) -> &Account {
+        &self.outsiders[Self::index(caller)]
+    }
+
+    fn extra(&self, caller: Caller) -> &Account {
+        &self.extras[Self::index(caller)]
+    }
+}
+
+type Build = fn(&Fixture, Caller) -> (String, Option<Value>);
+
+struct Row {
+    method: Method,
+    /// The OpenAPI path template.
+    template: &'static str,
+    /// Anonymous, non-member, viewer, member, maintainer, owner.
+    expect: [u16; 6],
+    build: Build,
+}
+
+fn row(method: Method, template: &'static str, expect: [u16; 6], build: Build) -> Row {
+    Row { method, template, expect, build }
+}
+
+fn rows() -> Vec<Row> {
+    vec![
+        row(Method::GET, "/api/v1/projects/{project}", [401, 404, 200, 200, 200, 200], |fx, _| {
+            (format!("/api/v1/projects/{}", fx.key), None)
+        }),
+        row(
+            Method::PATCH,
+            "/api/v1/projects/{project}",
+            [401, 404, 403, 403, 200, 200],
+            |fx, _| {
+                (format!("/api/v1/projects/{}", fx.key), Some(json!({"description": "changed"})))
+            },
+        ),
+        row(
+            Method::DELETE,
+            "/api/v1/projects/{project}",
+            [401, 404, 403, 403, 403, 204],
+            |fx, _| (format!("/api/v1/projects/{}", fx.key), None),
+        ),
+        row(
+            Method::GET,
+            "/api/v1/projects/{project}/members",
+            [401, 404, 200, 200, 200, 200],
+            |fx, _| (format!("/api/v1/projects/{}/members", fx.key), None),
+        ),
+        row(
+            Method::POST,
+            "/api/v1/projects/{project}/members",
+            [401, 404, 403, 403, 201, 201],
+            |fx, c| {
+                (
+                    format!("/api/v1/projects/{}/members", fx.key),
+                    Some(json!({"user_id": fx.outsider(c).id, "role": "member"})),
+                )
+            },
+        ),
+        row(
+            Method::PATCH,
+            "/api/v1/projects/{project}/members/{user_id}",
+            [401, 404, 403, 403, 200, 200],
+            |fx, c| {
+                (
+                    format!("/api/v1/projects/{}/members/{}", fx.key, fx.extra(c).id),
+                    Some(json!({"role": "member"})),
+                )
+            },
+        ),
+        row(
+            Method::DELETE,
+            "/api/v1/projects/{project}/members/{user_id}",
+            [401, 404, 403, 403, 204, 204],
+            |fx, c| (format!("/api/v1/projects/{}/members/{}", fx.key, fx.extra(c).id), None),
+        ),
+    ]
+}
+
+/// Every (method, template) of the API under `/api/v1/projects/{project}`.
+fn project_routes() -> BTreeSet<(String, String)> {
+    let doc = rhythm_api::app::openapi();
+    let mut routes = BTreeSet::new();
+    for (path, item) in &doc.paths.paths {
+        if !path.starts_with("/api/v1/projects/{project}") {
+            continue;
+        }
+        let methods = [
+            ("GET", item.get.is_some()),
+            ("PUT", item.put.is_some()),
+            ("POST", item.post.is_some()),
+            ("DELETE", item.delete.is_some()),
+            ("PATCH", item.patch.is_some()),
+        ];
+        for (method, present) in methods {
+            if present {
+                routes.insert((method.to_owned(), path.clone()));
+            }
+        }
+    }
+    routes
+}
+
+#[test]
+fn every_project_route_has_a_row() {
+    let covered: BTreeSet<(String, String)> =
+        rows().iter().map(|r| (r.method.to_string(), r.template.to_owned())).collect();
+    let routes = project_routes();
+    let missing: Vec<_> = routes.difference(&covered).collect();
+    let stale: Vec<_> = covered.difference(&routes).collect();
+    assert!(missing.is_empty(), "routes without permission rows: {missing:?}");
+    assert!(stale.is_empty(), "permission rows for routes that do not exist: {stale:?}");
+    assert!(!routes.is_empty());
+}
+
+#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
+async fn every_project_route_obeys_the_matrix(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let mut failures = Vec::new();
+    for (index, row) in rows().into_iter().enumerate() {
+        let fx = Fixture::new(&app, &format!("P{index}")).await;
+        for (caller, expected) in CALLERS.into_iter().zip(row.expect) {
+            let (path, body) = (row.build)(&fx, caller);
+            let before = app.snapshot().await;
+            let mut request = app.request(row.method.clone(), &path);
+            if let Some(token) = fx.token(caller) {
+                request = request.token(token);
+            }
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let res = request.send().await;
+            if res.status.as_u16() != expected {
+                failures.push(format!(
+                    "{} {} as {caller:?}: expected {expected}, got {} {}",
+                    row.method,
+                    row.template,
+                    res.status,
+                    String::from_utf8_lossy(&res.body)
+                ));
+                continue;
+            }
+            if !res.status.is_success() {
+                assert_eq!(
+                    app.snapshot().await,
+                    before,
+                    "{} {} as {caller:?} changed the database",
+                    row.method,
+                    row.template
+                );
+                let problem = res.json();
+                let code = match res.status {
+                    StatusCode::UNAUTHORIZED => "unauthorized",
+                    StatusCode::FORBIDDEN => "forbidden",
+                    _ => "not_found",
+                };
+                assert_eq!(problem["code"], code);
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cells disagree with the matrix:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

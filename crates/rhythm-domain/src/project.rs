@@ -1,0 +1,87 @@
+//! Projects and their memberships.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::values::{ProjectDescription, ProjectKey, ProjectName, Role};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub id: Uuid,
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A project as one of its members sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectWithRole {
+    pub project: Project,
+    pub my_role: Role,
+}
+
+/// A caller's standing in a live project: enough to decide, and to scope further queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProjectAccess {
+    pub project_id: Uuid,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewProject {
+    pub id: Uuid,
+    pub key: ProjectKey,
+    pub name: ProjectName,
+    pub description: ProjectDescription,
+}
+
+/// Changes to a project; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectPatch {
+    pub name: Option<ProjectName>,
+    pub description: Option<ProjectDescription>,
+}
+
+/// The user part of a membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberUser {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub user: MemberUser,
+    pub role: Role,
+    pub added_at: OffsetDateTime,
+}
+
+/// Continuation key of the member listing (ordered by when members were added).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemberKey {
+    #[serde(with = "time::serde::rfc3339")]
+    pub added_at: OffsetDateTime,
+    pub user_id: Uuid,
+}
+
+/// Who is to become a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberTarget {
+    User(Uuid),
+    Email(String),
+}
+
+/// A membership change, with the roles the decision was made on. The store applies it only
+/// if both roles are still current (else `Conflict(Concurrent)`), and never lets the
+/// project lose its last owner (`Conflict(LastOwner)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MembershipChange {
+    pub project_id: Uuid,
+    pub actor_id: Uuid,
+    pub actor_role: Role,
+    pub target_id: Uuid,
+    pub target_role: Role,
+}

@@ -1,0 +1,406 @@
+//! Projects (`projects`) and memberships (`project_members`).
+
+use async_trait::async_trait;
+use rhythm_domain::issue::unassignment;
+use rhythm_domain::pagination::{Page, PageRequest};
+use rhythm_domain::ports::{MemberRepository, ProjectRepository};
+use rhythm_domain::project::{
+    Member, MemberKey, MemberUser, MembershipChange, NewProject, Project, ProjectAccess,
+    ProjectPatch, ProjectWithRole,
+};
+use rhythm_domain::values::{ProjectRef, Role};
+use rhythm_domain::{Conflict, RepoError};
+use sqlx::{FromRow, Postgres, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::PgStore;
+use crate::error::map_err;
+
+/// The two bind values that name a project: by id, or (id NULL) by key. Queries resolve
+/// them with `COALESCE($1::uuid, (SELECT id FROM projects WHERE key = $2))`, one plan for
+/// both ways of naming a project.
+pub(crate) fn project_ref_binds(project: &ProjectRef) -> (Option<Uuid>, Option<&str>) {
+    match project {
+        ProjectRef::Id(id) => (Some(*id), None),
+        ProjectRef::Key(key) => (None, Some(key.as_str())),
+    }
+}
+
+pub(crate) fn parse_role(raw: &str) -> Result<Role, RepoError> {
+    Role::parse(raw)
+        .map_err(|_| RepoError::Internal(format!("unknown role in the database: {raw}")))
+}
+
+#[derive(FromRow)]
+struct ProjectRow {
+    id: Uuid,
+    key: String,
+    name: String,
+    description: String,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl From<ProjectRow> for Project {
+    fn from(row: ProjectRow) -> Self {
+        Project {
+            id: row.id,
+            key: row.key,
+            name: row.name,
+            description: row.description,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct ProjectWithRoleRow {
+    #[sqlx(flatten)]
+    project: ProjectRow,
+    role: String,
+}
+
+impl TryFrom<ProjectWithRoleRow> for ProjectWithRole {
+    type Error = RepoError;
+
+    fn try_from(row: ProjectWithRoleRow) -> Result<Self, RepoError> {
+        Ok(ProjectWithRole { my_role: parse_role(&row.role)?, project: row.project.into() })
+    }
+}
+
+#[async_trait]
+impl ProjectRepository for PgStore {
+    #[tracing::instrument(skip_all, fields(project_id = %project.id))]
+    async fn create(
+        &self,
+        project: &NewProject,
+        owner: Uuid,
+    ) -> Result<ProjectWithRole, RepoError> {
+        // One statement: the project and its first owner exist together or not at all.
+        let row: ProjectWithRoleRow = sqlx::query_as(
+            "WITH p AS (
+                 INSERT INTO projects (id, key, name, description) VALUES ($1, $2, $3, $4)
+                 RETURNING id, key, name, description, created_at, updated_at
+             ), m AS (
+                 INSERT INTO project_members (project_id, user_id, role)
+                 SELECT id, $5, 'owner' FROM p
+                 RETURNING role
+             )
+             SELECT p.*, m.role FROM p, m",
+        )
+        .bind(project.id)
+        .bind(project.key.as_str())
+        .bind(project.name.as_str())
+        .bind(project.description.as_str())
+        .bind(owner)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.try_into()
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user))]
+    async fn access(
+        &self,
+        project: &ProjectRef,
+        user: Uuid,
+    ) -> Result<Option<ProjectAccess>, RepoError> {
+        let (id, key) = project_ref_binds(project);
+        let row: Option<(Uuid, String)> = sqlx::query_as(
+            "SELECT p.id, m.role
+             FROM projects p JOIN project_members m ON m.project_id = p.id AND m.user_id = $3
+             WHERE p.id = COALESCE($1::uuid, (SELECT id FROM projects WHERE key = $2))
+               AND p.archived_at IS NULL",
+        )
+        .bind(id)
+        .bind(key)
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.map(|(project_id, role)| Ok(ProjectAccess { project_id, role: parse_role(&role)? }))
+            .transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user))]
+    async fn find_for_member(
+        &self,
+        project: &ProjectRef,
+        user: Uuid,
+    ) -> Result<Option<ProjectWithRole>, RepoError> {
+        let (id, key) = project_ref_binds(project);
+        let row: Option<ProjectWithRoleRow> = sqlx::query_as(
+            "SELECT p.id, p.key, p.name, p.description, p.created_at, p.updated_at, m.role
+             FROM projects p JOIN project_members m ON m.project_id = p.id AND m.user_id = $3
+             WHERE p.id = COALESCE($1::uuid, (SELECT id FROM projects WHERE key = $2))
+               AND p.archived_at IS NULL",
+        )
+        .bind(id)
+        .bind(key)
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.map(ProjectWithRole::try_from).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user))]
+    async fn list_for_member(
+        &self,
+        user: Uuid,
+        page: &PageRequest<String>,
+    ) -> Result<Page<ProjectWithRole, String>, RepoError> {
+        let rows: Vec<ProjectWithRoleRow> = sqlx::query_as(
+            "SELECT p.id, p.key, p.name, p.description, p.created_at, p.updated_at, m.role
+             FROM project_members m JOIN projects p ON p.id = m.project_id
+             WHERE m.user_id = $1 AND p.archived_at IS NULL AND ($2::text IS NULL OR p.key > $2)
+             ORDER BY p.key
+             LIMIT $3",
+        )
+        .bind(user)
+        .bind(page.after.as_deref())
+        .bind(page.limit.probe())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let projects =
+            rows.into_iter().map(ProjectWithRole::try_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_probe(projects, page.limit, |p| p.project.key.clone()))
+    }
+
+    #[tracing::instrument(skip_all, fields(project_id = %project_id))]
+    async fn update(&self, project_id: Uuid, patch: &ProjectPatch) -> Result<Project, RepoError> {
+        // updated_at moves only when a value really changes.
+        let row: Option<ProjectRow> = sqlx::query_as(
+            "UPDATE projects p SET
+                 name = COALESCE($2, p.name),
+                 description = COALESCE($3, p.description),
+                 updated_at = CASE
+                     WHEN (COALESCE($2, p.name), COALESCE($3, p.description)) IS DISTINCT FROM (p.name, p.description)
+                     THEN now() ELSE p.updated_at END
+             WHERE p.id = $1 AND p.archived_at IS NULL
+             RETURNING p.id, p.key, p.name, p.description, p.created_at, p.updated_at",
+        )
+        .bind(project_id)
+        .bind(patch.name.as_ref().map(|n| n.as_str()))
+        .bind(patch.description.as_ref().map(|d| d.as_str()))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.map(Project::from).ok_or(RepoError::NotFound)
+    }
+
+    #[tracing::instrument(skip_all, fields(project_id = %project_id))]
+    async fn archive(&self, project_id: Uuid) -> Result<(), RepoError> {
+        let done = sqlx::query(
+            "UPDATE projects SET archived_at = now() WHERE id = $1 AND archived_at IS NULL",
+        )
+        .bind(project_id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 1 { Ok(()) } else { Err(RepoError::NotFound) }
+    }
+}
+
+#[derive(FromRow)]
+struct MemberRow {
+    id: Uuid,
+    name: String,
+    email: String,
+    role: String,
+    added_at: OffsetDateTime,
+}
+
+impl TryFrom<MemberRow> for Member {
+    type Error = RepoError;
+
+    fn try_from(row: MemberRow) -> Result<Self, RepoError> {
+        Ok(Member {
+            user: MemberUser { id: row.id, name: row.name, email: row.email },
+            role: parse_role(&row.role)?,
+            added_at: row.added_at,
+        })
+    }
+}
+
+/// Namespace of the advisory locks that serialize membership changes per project.
+const MEMBERSHIP_LOCK: i32 = 0x5248_4d42; // "RHMB"
+
+/// Starts a membership change: takes the project's membership lock, then checks that the
+/// roles the decision was made on still hold and that the project keeps an owner.
+async fn begin_membership_change(
+    tx: &mut Transaction<'_, Postgres>,
+    change: &MembershipChange,
+    new_target_role: Option<Role>,
+) -> Result<(), RepoError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2::text))")
+        .bind(MEMBERSHIP_LOCK)
+        .bind(change.project_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT m.user_id, m.role FROM project_members m JOIN projects p ON p.id = m.project_id
+         WHERE m.project_id = $1 AND m.user_id IN ($2, $3) AND p.archived_at IS NULL",
+    )
+    .bind(change.project_id)
+    .bind(change.actor_id)
+    .bind(change.target_id)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    let role_of = |id: Uuid| -> Result<Option<Role>, RepoError> {
+        rows.iter().find(|(user, _)| *user == id).map(|(_, role)| parse_role(role)).transpose()
+    };
+    let target_role = role_of(change.target_id)?.ok_or(RepoError::NotFound)?;
+    if role_of(change.actor_id)? != Some(change.actor_role) || target_role != change.target_role {
+        return Err(RepoError::Conflict(Conflict::Concurrent));
+    }
+    if target_role == Role::Owner && new_target_role != Some(Role::Owner) {
+        let owners: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM project_members WHERE project_id = $1 AND role = 'owner'",
+        )
+        .bind(change.project_id)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(map_err)?;
+        if owners <= 1 {
+            return Err(RepoError::Conflict(Conflict::LastOwner));
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl MemberRepository for PgStore {
+    #[tracing::instrument(skip_all, fields(project_id = %project_id))]
+    async fn list(
+        &self,
+        project_id: Uuid,
+        page: &PageRequest<MemberKey>,
+    ) -> Result<Page<Member, MemberKey>, RepoError> {
+        let (after_at, after_id) = page.after.as_ref().map(|k| (k.added_at, k.user_id)).unzip();
+        let rows: Vec<MemberRow> = sqlx::query_as(
+            "SELECT u.id, u.name, u.email, m.role, m.added_at
+             FROM project_members m JOIN users u ON u.id = m.user_id
+             WHERE m.project_id = $1 AND ($2::timestamptz IS NULL OR (m.added_at, m.user_id) > ($2, $3))
+             ORDER BY m.added_at, m.user_id
+             LIMIT $4",
+        )
+        .bind(project_id)
+        .bind(after_at)
+        .bind(after_id)
+        .bind(page.limit.probe())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let members = rows.into_iter().map(Member::try_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_probe(members, page.limit, |m| MemberKey {
+            added_at: m.added_at,
+            user_id: m.user.id,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(project_id = %project_id, user_id = %user_id))]
+    async fn find(&self, project_id: Uuid, user_id: Uuid) -> Result<Option<Member>, RepoError> {
+        let row: Option<MemberRow> = sqlx::query_as(
+            "SELECT u.id, u.name, u.email, m.role, m.added_at
+             FROM project_members m JOIN users u ON u.id = m.user_id
+             WHERE m.project_id = $1 AND m.user_id = $2",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.map(Member::try_from).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(project_id = %project_id, user_id = %user_id))]
+    async fn add(&self, project_id: Uuid, user_id: Uuid, role: Role) -> Result<Member, RepoError> {
+        let row: MemberRow = sqlx::query_as(
+            "WITH m AS (
+                 INSERT INTO project_members (project_id, user_id, role) VALUES ($1, $2, $3)
+                 RETURNING user_id, role, added_at
+             )
+             SELECT u.id, u.name, u.email, m.role, m.added_at FROM m JOIN users u ON u.id = m.user_id",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .bind(role.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.try_into()
+    }
+
+    #[tracing::instrument(skip_all, fields(project_id = %change.project_id, target = %change.target_id))]
+    async fn change_role(
+        &self,
+        change: &MembershipChange,
+        role: Role,
+    ) -> Result<Member, RepoError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        begin_membership_change(&mut tx, change, Some(role)).await?;
+        let row: MemberRow = sqlx::query_as(
+            "WITH m AS (
+                 UPDATE project_members SET role = $3 WHERE project_id = $1 AND user_id = $2
+                 RETURNING user_id, role, added_at
+             )
+             SELECT u.id, u.name, u.email, m.role, m.added_at FROM m JOIN users u ON u.id = m.user_id",
+        )
+        .bind(change.project_id)
+        .bind(change.target_id)
+        .bind(role.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        row.try_into()
+    }
+
+    #[tracing::instrument(skip_all, fields(project_id = %change.project_id, target = %change.target_id))]
+    async fn remove(&self, change: &MembershipChange) -> Result<(), RepoError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        begin_membership_change(&mut tx, change, None).await?;
+        sqlx::query("DELETE FROM project_members WHERE project_id = $1 AND user_id = $2")
+            .bind(change.project_id)
+            .bind(change.target_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let unassigned: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE issues SET assignee_id = NULL, version = version + 1, updated_at = now()
+             WHERE project_id = $1 AND assignee_id = $2 AND status NOT IN ('done', 'cancelled')
+             RETURNING id",
+        )
+        .bind(change.project_id)
+        .bind(change.target_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if !unassigned.is_empty() {
+            let event_ids: Vec<Uuid> = unassigned.iter().map(|_| Uuid::now_v7()).collect();
+            let changes = serde_json::to_value(unassignment(change.target_id))
+                .map_err(|e| RepoError::Internal(format!("encoding event changes: {e}")))?;
+            sqlx::query(
+                "INSERT INTO issue_events (id, project_id, issue_id, actor_id, kind, changes)
+                 SELECT event_id, $3, issue_id, $4, 'updated', $5
+                 FROM unnest($1::uuid[], $2::uuid[]) AS e(event_id, issue_id)",
+            )
+            .bind(&event_ids)
+            .bind(&unassigned)
+            .bind(change.project_id)
+            .bind(change.actor_id)
+            .bind(changes)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(())
+    }
+}
