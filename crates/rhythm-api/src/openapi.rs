@@ -26,6 +26,7 @@ use crate::error::{PROBLEM_JSON, Problem, ProblemField};
         (name = "health", description = "Liveness, readiness and metrics"),
         (name = "auth", description = "Accounts and sessions"),
         (name = "projects", description = "Projects and memberships"),
+        (name = "issues", description = "Issues, their history and the filtered listing"),
     )
 )]
 pub struct ApiDoc;

@@ -4,9 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rhythm_domain::ports::{
-    MemberRepository, ProjectRepository, SessionRepository, StoreHealth, UserRepository,
+    IssueRepository, MemberRepository, ProjectRepository, SessionRepository, StoreHealth,
+    UserRepository,
 };
 use rhythm_domain::services::auth::{AuthService, AuthSettings};
+use rhythm_domain::services::issues::IssueService;
 use rhythm_domain::services::projects::ProjectService;
 
 use crate::auth::password::Argon2Hasher;
@@ -74,6 +76,7 @@ pub struct AppState {
     pub health: Arc<dyn StoreHealth>,
     pub auth: Arc<AuthService>,
     pub projects: Arc<ProjectService>,
+    pub issues: Arc<IssueService>,
     pub tokens: Arc<JwtTokens>,
     pub auth_limits: Arc<AuthRateLimiter>,
     pub http: Arc<HttpSettings>,
@@ -88,6 +91,7 @@ pub trait Store:
     + SessionRepository
     + ProjectRepository
     + MemberRepository
+    + IssueRepository
     + Clone
     + 'static
 {
@@ -98,6 +102,7 @@ impl<T> Store for T where
         + SessionRepository
         + ProjectRepository
         + MemberRepository
+        + IssueRepository
         + Clone
         + 'static
 {
@@ -122,10 +127,12 @@ impl AppState {
             },
         );
         let projects = ProjectService::new(store.clone(), store.clone(), store.clone());
+        let issues = IssueService::new(store.clone(), store.clone());
         Ok(Self {
             health: store,
             auth: Arc::new(auth),
             projects: Arc::new(projects),
+            issues: Arc::new(issues),
             tokens,
             auth_limits: Arc::new(AuthRateLimiter::new(settings.auth.rate_per_min)),
             http: Arc::new(settings.http),

@@ -9,10 +9,14 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::error::{DomainError, RepoError};
+use crate::issue::{
+    CreateOutcome, Deleted, EventKey, Issue, IssueEvent, IssueFilter, IssueKey, IssueSort,
+    IssueUpdate, NewIssue, UpdateOutcome,
+};
 use crate::pagination::{Page, PageRequest};
 use crate::project::{
     Member, MemberKey, MembershipChange, NewProject, Project, ProjectAccess, ProjectPatch,
-    ProjectWithRole,
+    ProjectWithRole, Scoped,
 };
 use crate::user::{
     AccessToken, NewRefreshToken, NewUser, RefreshSecret, Rotation, TokenHash, User,
@@ -180,4 +184,63 @@ pub trait MemberRepository: Send + Sync {
     /// project (not done or cancelled) lose their assignee, each with an `updated` event by
     /// the actor; resolved issues keep theirs.
     async fn remove(&self, change: &MembershipChange) -> Result<(), RepoError>;
+}
+
+/// Issues and their history.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait IssueRepository: Send + Sync {
+    /// Creates an issue with the project's next number (gap-free: numbers are taken in the
+    /// same transaction as the insert, and a refused create takes none), at the bottom of
+    /// every column, with a `created` event. The assignee (a member with role member or
+    /// stronger) and the sprint (of this project, not closed) are checked under lock;
+    /// `InvalidRefs` says which failed. `NotFound` when the project is gone.
+    async fn create(
+        &self,
+        project_id: Uuid,
+        issue: &NewIssue,
+        reporter: Uuid,
+    ) -> Result<CreateOutcome, RepoError>;
+
+    /// The issue `number` of the project, with the caller's standing, in one round trip.
+    /// `None` when the project is unknown or archived or the caller is not a member;
+    /// `Some` with no issue when there is no such (live, unless `Include`d) issue.
+    async fn find(
+        &self,
+        project: &ProjectRef,
+        number: i64,
+        user: Uuid,
+        deleted: Deleted,
+    ) -> Result<Option<Scoped<Option<Issue>>>, RepoError>;
+
+    /// Writes `update.edit` if the issue is still live and at `update.expected_version`,
+    /// bumping the version and recording one `updated` event with the changes, atomically.
+    async fn update(&self, update: &IssueUpdate) -> Result<UpdateOutcome, RepoError>;
+
+    /// Soft-deletes (`deleted = true`) or restores the issue, bumping its version and
+    /// recording a `deleted`/`restored` event. `None` when it was not in the opposite state.
+    async fn set_deleted(
+        &self,
+        issue_id: Uuid,
+        deleted: bool,
+        actor: Uuid,
+    ) -> Result<Option<Issue>, RepoError>;
+
+    /// A page of the project's live issues matching `filter` in `sort` order, with the
+    /// caller's standing, in one round trip. `None` as for `find`.
+    async fn list(
+        &self,
+        project: &ProjectRef,
+        user: Uuid,
+        filter: &IssueFilter,
+        sort: IssueSort,
+        page: &PageRequest<IssueKey>,
+    ) -> Result<Option<Scoped<Page<Issue, IssueKey>>>, RepoError>;
+
+    /// The issue's history, oldest first.
+    async fn events(
+        &self,
+        issue_id: Uuid,
+        page: &PageRequest<EventKey>,
+    ) -> Result<Page<IssueEvent, EventKey>, RepoError>;
 }

@@ -29,6 +29,14 @@ pub struct ProjectAccess {
     pub role: Role,
 }
 
+/// Something read from a project the caller belongs to, with the caller's standing, so a
+/// read and its membership check share one round trip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scoped<T> {
+    pub access: ProjectAccess,
+    pub value: T,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewProject {
     pub id: Uuid,

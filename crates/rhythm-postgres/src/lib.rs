@@ -6,6 +6,7 @@
 
 pub mod error;
 mod health;
+mod issues;
 mod pool;
 mod projects;
 mod users;

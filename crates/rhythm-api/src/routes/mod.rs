@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod issues;
 pub mod projects;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -28,4 +29,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(projects::get_project, projects::update_project, projects::archive_project))
         .routes(routes!(projects::list_members, projects::add_member))
         .routes(routes!(projects::change_role, projects::remove_member))
+        .routes(routes!(issues::create_issue, issues::list_issues))
+        .routes(routes!(issues::get_issue, issues::update_issue, issues::delete_issue))
+        .routes(routes!(issues::restore_issue))
+        .routes(routes!(issues::issue_events))
 }

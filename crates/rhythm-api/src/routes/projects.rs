@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::extract::CurrentUser;
+use crate::dto::RoleDto;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::pagination::{PageDto, PageQuery};
@@ -29,27 +30,6 @@ pub fn project_ref(raw: &str) -> Result<ProjectRef, ApiError> {
 /// A UUID path segment; anything else names nothing (404).
 pub fn uuid_segment(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::not_found())
-}
-
-/// A member's role. Strongest first: owner, maintainer, member, viewer.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RoleDto {
-    Owner,
-    Maintainer,
-    Member,
-    Viewer,
-}
-
-impl From<Role> for RoleDto {
-    fn from(role: Role) -> Self {
-        match role {
-            Role::Owner => Self::Owner,
-            Role::Maintainer => Self::Maintainer,
-            Role::Member => Self::Member,
-            Role::Viewer => Self::Viewer,
-        }
-    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -5,6 +5,7 @@
 
 mod auth;
 mod foundation;
+mod issues;
 mod permissions;
 mod projects;
 mod support;

@@ -42,6 +42,10 @@ pub struct Fixture {
     pub outsiders: Vec<Account>,
     /// A viewer of the project, per caller (to be re-roled or removed).
     pub extras: Vec<Account>,
+    /// A live issue per caller, reported by the caller where it may report.
+    pub issues: Vec<i64>,
+    /// A deleted issue per caller.
+    pub deleted: Vec<i64>,
 }
 
 impl Fixture {
@@ -62,14 +66,21 @@ impl Fixture {
             users.push((caller, Some(user)));
         }
         users.push((Caller::Owner, Some(owner)));
-        let (mut outsiders, mut extras) = (Vec::new(), Vec::new());
-        for _ in CALLERS {
+        let owner = users[5].1.clone().unwrap_or_else(|| unreachable!());
+        let (mut outsiders, mut extras, mut issues, mut deleted) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        // Issue 1: the one every read and update goes to.
+        app.seed_issue(key, &owner, false).await;
+        for (_, user) in &users {
             outsiders.push(app.seed_user("to-add").await);
             let extra = app.seed_user("extra").await;
             app.add_member(key, &extra, "viewer").await;
             extras.push(extra);
+            let reporter = user.clone().unwrap_or_else(|| owner.clone());
+            issues.push(app.seed_issue(key, &reporter, false).await);
+            deleted.push(app.seed_issue(key, &owner, true).await);
         }
-        Self { key: key.to_owned(), users, outsiders, extras }
+        Self { key: key.to_owned(), users, outsiders, extras, issues, deleted }
     }
 
     fn index(caller: Caller) -> usize {
@@ -86,6 +97,18 @@ impl Fixture {
 
     fn extra(&self, caller: Caller) -> &Account {
         &self.extras[Self::index(caller)]
+    }
+
+    fn issue(&self, caller: Caller) -> i64 {
+        self.issues[Self::index(caller)]
+    }
+
+    fn deleted_issue(&self, caller: Caller) -> i64 {
+        self.deleted[Self::index(caller)]
+    }
+
+    fn path(&self, rest: &str) -> String {
+        format!("/api/v1/projects/{}{rest}", self.key)
     }
 }
 
@@ -156,6 +179,49 @@ fn rows() -> Vec<Row> {
             "/api/v1/projects/{project}/members/{user_id}",
             [401, 404, 403, 403, 204, 204],
             |fx, c| (format!("/api/v1/projects/{}/members/{}", fx.key, fx.extra(c).id), None),
+        ),
+        row(
+            Method::GET,
+            "/api/v1/projects/{project}/issues",
+            [401, 404, 200, 200, 200, 200],
+            |fx, _| (fx.path("/issues?status=todo&sort=number"), None),
+        ),
+        row(
+            Method::POST,
+            "/api/v1/projects/{project}/issues",
+            [401, 404, 403, 201, 201, 201],
+            |fx, _| (fx.path("/issues"), Some(json!({"title": "New"}))),
+        ),
+        row(
+            Method::GET,
+            "/api/v1/projects/{project}/issues/{number}",
+            [401, 404, 200, 200, 200, 200],
+            |fx, _| (fx.path("/issues/1"), None),
+        ),
+        row(
+            Method::PATCH,
+            "/api/v1/projects/{project}/issues/{number}",
+            [401, 404, 403, 200, 200, 200],
+            |fx, _| (fx.path("/issues/1"), Some(json!({"priority": "high"}))),
+        ),
+        // Members may delete only issues they reported: each caller's target is its own.
+        row(
+            Method::DELETE,
+            "/api/v1/projects/{project}/issues/{number}",
+            [401, 404, 403, 204, 204, 204],
+            |fx, c| (fx.path(&format!("/issues/{}", fx.issue(c))), None),
+        ),
+        row(
+            Method::POST,
+            "/api/v1/projects/{project}/issues/{number}/restore",
+            [401, 404, 403, 403, 200, 200],
+            |fx, c| (fx.path(&format!("/issues/{}/restore", fx.deleted_issue(c))), None),
+        ),
+        row(
+            Method::GET,
+            "/api/v1/projects/{project}/issues/{number}/events",
+            [401, 404, 200, 200, 200, 200],
+            |fx, _| (fx.path("/issues/1/events"), None),
         ),
     ]
 }

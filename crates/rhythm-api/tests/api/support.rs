@@ -131,6 +131,25 @@ impl TestApp {
         .unwrap();
     }
 
+    /// An issue made straight in the database (numbered like the real thing); returns its
+    /// number.
+    pub async fn seed_issue(&self, key: &str, reporter: &Account, deleted: bool) -> i64 {
+        sqlx::query_scalar(
+            "WITH c AS (UPDATE projects SET issue_counter = issue_counter + 1 WHERE key = $1 RETURNING id, issue_counter)
+             INSERT INTO issues (id, project_id, number, title, reporter_id, rank, deleted_at)
+             SELECT $2, c.id, c.issue_counter, 'Seeded', $3, rhythm_rank_for_position(c.issue_counter),
+                    CASE WHEN $4 THEN now() END
+             FROM c RETURNING number",
+        )
+        .bind(key)
+        .bind(uuid::Uuid::now_v7())
+        .bind(reporter.id)
+        .bind(deleted)
+        .fetch_one(&self.pool)
+        .await
+        .unwrap()
+    }
+
     /// Every row of every table, as JSON: to show a refused request changed nothing.
     pub async fn snapshot(&self) -> Value {
         let mut all = serde_json::Map::new();

@@ -2,4 +2,5 @@
 //! rules that span entities, and calls the repositories; it never sees HTTP or SQL.
 
 pub mod auth;
+pub mod issues;
 pub mod projects;

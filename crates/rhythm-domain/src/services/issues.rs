@@ -1,0 +1,392 @@
+//! Issues: create, read, update with optimistic concurrency, soft delete and restore,
+//! history, and filtered listing.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::error::{Conflict, DomainError, FieldError};
+use crate::issue::{
+    CreateOutcome, Deleted, EventKey, InvalidRefs, Issue, IssueEdit, IssueEvent, IssueFilter,
+    IssueKey, IssuePatch, IssueSort, IssueUpdate, NewIssue, UpdateOutcome,
+};
+use crate::pagination::{Page, PageRequest};
+use crate::policy::{Action, require};
+use crate::ports::{IssueRepository, ProjectRepository};
+use crate::project::Scoped;
+use crate::values::ProjectRef;
+
+/// An `If-Match` precondition on an issue's version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// `*`: any current version.
+    AnyVersion,
+    /// One of these versions (an entry that is no version matches nothing).
+    OneOf(Vec<i64>),
+}
+
+impl Precondition {
+    pub fn matches(&self, version: i64) -> bool {
+        match self {
+            Self::AnyVersion => true,
+            Self::OneOf(versions) => versions.contains(&version),
+        }
+    }
+}
+
+/// How often an update without `If-Match` re-reads and re-applies itself when another
+/// write slipped in between its read and its write.
+const UNCONDITIONAL_ATTEMPTS: usize = 3;
+
+pub struct IssueService {
+    issues: Arc<dyn IssueRepository>,
+    projects: Arc<dyn ProjectRepository>,
+}
+
+fn invalid_refs(refs: InvalidRefs) -> DomainError {
+    let mut errors = Vec::new();
+    if refs.assignee {
+        errors.push(FieldError::new(
+            "assignee_id",
+            "must be a member of the project with role member or stronger",
+        ));
+    }
+    if refs.sprint {
+        errors.push(FieldError::new(
+            "sprint_id",
+            "must be a sprint of this project that is not closed",
+        ));
+    }
+    DomainError::Validation(errors)
+}
+
+impl IssueService {
+    pub fn new(issues: Arc<dyn IssueRepository>, projects: Arc<dyn ProjectRepository>) -> Self {
+        Self { issues, projects }
+    }
+
+    pub async fn create(
+        &self,
+        user: Uuid,
+        project: &ProjectRef,
+        issue: NewIssue,
+    ) -> Result<Issue, DomainError> {
+        let access = self.projects.access(project, user).await?;
+        require(access.map(|a| a.role), Action::CreateIssue)?;
+        let access = access.ok_or(DomainError::NotFound)?;
+        match self.issues.create(access.project_id, &issue, user).await? {
+            CreateOutcome::Created(issue) => Ok(*issue),
+            CreateOutcome::InvalidRefs(refs) => Err(invalid_refs(refs)),
+        }
+    }
+
+    /// The issue with the caller's standing, checked against `action`.
+    async fn scoped(
+        &self,
+        user: Uuid,
+        project: &ProjectRef,
+        number: i64,
+        deleted: Deleted,
+        action: impl FnOnce(&Issue) -> Action,
+    ) -> Result<Scoped<Issue>, DomainError> {
+        let found = self.issues.find(project, number, user, deleted).await?;
+        let Some(Scoped { access, value }) = found else {
+            return Err(DomainError::NotFound);
+        };
+        // Reading is decided before the issue's existence is revealed.
+        require(Some(access.role), Action::Read)?;
+        let issue = value.ok_or(DomainError::NotFound)?;
+        require(Some(access.role), action(&issue))?;
+        Ok(Scoped { access, value: issue })
+    }
+
+    pub async fn get(
+        &self,
+        user: Uuid,
+        project: &ProjectRef,
+        number: i64,
+    ) -> Result<Issue, DomainError> {
+        Ok(self.scoped(user, project, number, Deleted::Exclude, |_| Action::Read).await?.value)
+    }
+
+    /// Applies `patch`. With a precondition, a stale version is `VersionMismatch` and
+    /// nothing changes; without one, a concurrent write is retried on the fresh issue. A
+    /// patch that changes nothing bumps nothing.
+    pub async fn update(
+        &self,
+        user: Uuid,
+        project: &ProjectRef,
+        number: i64,
+        patch: &IssuePatch,
+        precondition: Option<&Precondition>,
+    ) -> Result<Issue, DomainError> {
+        for _ in 0..UNCONDITIONAL_ATTEMPTS {
+            let Scoped { access, value: issue } = self
+                .scoped(user, project, number, Deleted::Exclude, |_| Action::UpdateIssue)
+                .await?;
+            if precondition.is_some_and(|p| !p.matches(issue.version)) {
+                return Err(DomainError::VersionMismatch);
+            }
+            let edit = IssueEdit::apply(&issue, patch);
+            if edit.is_noop() {
+                return Ok(issue);
+            }
+            let changed = |field: &str| edit.changes.contains_key(field);
+            let update = IssueUpdate {
+                issue_id: issue.id,
+                project_id: access.project_id,
+                expected_version: issue.version,
+                check_assignee: edit.assignee_id.filter(|_| changed("assignee_id")),
+                check_sprint: edit.sprint_id.filter(|_| changed("sprint_id")),
+                edit,
+                actor_id: user,
+            };
+            match self.issues.update(&update).await? {
+                UpdateOutcome::Updated(issue) => return Ok(*issue),
+                UpdateOutcome::InvalidRefs(refs) => return Err(invalid_refs(refs)),
+                UpdateOutcome::Gone => return Err(DomainError::NotFound),
+                UpdateOutcome::VersionMismatch if precondition.is_some() => {
+                    return Err(DomainError::VersionMismatch);
+                }
+                UpdateOutcome::VersionMismatch => continue,
+            }
+        }
+        Err(DomainError::Conflict(Conflict::Concurrent))
+    }
+
+    /// Soft-deletes: the issue vanishes from every read. Members may delete only issues
+    /// they reported.
+    pub async fn delete(
+        &self,
+        user: Uuid,
+        project: &ProjectRef,
+        number: i64,
+    ) -> Result<(), DomainError> {
+        let scoped = self
+            .scoped(user, project, number, Deleted::Exclude, |issue| Action::DeleteIssue {
+                is_reporter: issue.reporter_id == user,
+            })
+            .await?;
+        self.issues.set_deleted(scoped.value.id, true, user).await?.ok_or(DomainError::NotFound)?;
+        Ok(())
+    }
+
+    /// Restores a deleted issue; one that is not deleted is `InvalidState`.
+    pub async fn restore(
+        &self,
+        user: Uuid,
+        project: &ProjectRef,
+        number: i64,
+    ) -> Result<Issue, DomainError> {
+        let scoped =
+            self.scoped(user, project, number, Deleted::Include, |_| Action::RestoreIssue).await?;
+        self.issues
+            .set_deleted(scoped.value.id, false, user)
+            .await?
+            .ok_or(DomainError::Conflict(Conflict::InvalidState))
+    }
+
+    pub async fn events(
+        &self,
+        user: Uuid,
+        project: &ProjectRef,
+        number: i64,
+        page: &PageRequest<EventKey>,
+    ) -> Result<Page<IssueEvent, EventKey>, DomainError> {
+        let scoped = self.scoped(user, project, number, Deleted::Exclude, |_| Action::Read).await?;
+        Ok(self.issues.events(scoped.value.id, page).await?)
+    }
+
+    pub async fn list(
+        &self,
+        user: Uuid,
+        project: &ProjectRef,
+        filter: &IssueFilter,
+        sort: IssueSort,
+        page: &PageRequest<IssueKey>,
+    ) -> Result<Page<Issue, IssueKey>, DomainError> {
+        let found = self.issues.list(project, user, filter, sort, page).await?;
+        require(found.as_ref().map(|s| s.access.role), Action::Read)?;
+        found.map(|s| s.value).ok_or(DomainError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::OffsetDateTime;
+
+    use super::*;
+    use crate::ports::{MockIssueRepository, MockProjectRepository};
+    use crate::project::ProjectAccess;
+    use crate::values::{IssueStatus, IssueTitle, IssueType, Priority, ProjectKey, Role};
+
+    fn key() -> ProjectRef {
+        ProjectRef::Key(ProjectKey::parse("RHY").unwrap())
+    }
+
+    fn issue(reporter: Uuid, version: i64) -> Issue {
+        let now = OffsetDateTime::now_utc();
+        Issue {
+            id: Uuid::now_v7(),
+            project_id: Uuid::nil(),
+            number: 1,
+            key: "RHY-1".into(),
+            title: "Old".into(),
+            description: String::new(),
+            status: IssueStatus::Todo,
+            priority: Priority::None,
+            issue_type: IssueType::Task,
+            assignee_id: None,
+            reporter_id: reporter,
+            sprint_id: None,
+            story_points: None,
+            rank: "000000000001V".into(),
+            version,
+            created_at: now,
+            updated_at: now,
+            resolved_at: None,
+        }
+    }
+
+    /// The caller has `role`; the issue exists with `version`, reported by `reporter`.
+    fn found(issues: &mut MockIssueRepository, role: Role, reporter: Uuid, version: i64) {
+        issues.expect_find().returning(move |_, _, _, _| {
+            Ok(Some(Scoped {
+                access: ProjectAccess { project_id: Uuid::nil(), role },
+                value: Some(issue(reporter, version)),
+            }))
+        });
+    }
+
+    fn service(issues: MockIssueRepository) -> IssueService {
+        IssueService::new(Arc::new(issues), Arc::new(MockProjectRepository::new()))
+    }
+
+    fn rename() -> IssuePatch {
+        IssuePatch { title: Some(IssueTitle::new("New").unwrap()), ..IssuePatch::default() }
+    }
+
+    #[tokio::test]
+    async fn a_stale_precondition_is_refused_before_writing() {
+        let mut issues = MockIssueRepository::new();
+        found(&mut issues, Role::Member, Uuid::now_v7(), 5);
+        issues.expect_update().never();
+        let err = service(issues)
+            .update(Uuid::now_v7(), &key(), 1, &rename(), Some(&Precondition::OneOf(vec![4])))
+            .await;
+        assert!(matches!(err, Err(DomainError::VersionMismatch)));
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_with_a_precondition_is_a_version_mismatch() {
+        let mut issues = MockIssueRepository::new();
+        found(&mut issues, Role::Member, Uuid::now_v7(), 5);
+        issues.expect_update().times(1).returning(|_| Ok(UpdateOutcome::VersionMismatch));
+        let err = service(issues)
+            .update(Uuid::now_v7(), &key(), 1, &rename(), Some(&Precondition::OneOf(vec![5])))
+            .await;
+        assert!(matches!(err, Err(DomainError::VersionMismatch)));
+    }
+
+    #[tokio::test]
+    async fn without_a_precondition_a_lost_race_is_retried_then_gives_up() {
+        let mut issues = MockIssueRepository::new();
+        found(&mut issues, Role::Member, Uuid::now_v7(), 5);
+        issues
+            .expect_update()
+            .times(UNCONDITIONAL_ATTEMPTS)
+            .returning(|_| Ok(UpdateOutcome::VersionMismatch));
+        let err = service(issues).update(Uuid::now_v7(), &key(), 1, &rename(), None).await;
+        assert!(matches!(err, Err(DomainError::Conflict(Conflict::Concurrent))));
+    }
+
+    #[tokio::test]
+    async fn updates_are_conditional_on_the_version_read() {
+        let mut issues = MockIssueRepository::new();
+        found(&mut issues, Role::Member, Uuid::now_v7(), 5);
+        issues
+            .expect_update()
+            .withf(|u| {
+                u.expected_version == 5 && u.edit.title == "New" && u.edit.changes.len() == 1
+            })
+            .returning(|_| Ok(UpdateOutcome::Updated(Box::new(issue(Uuid::nil(), 6)))));
+        let updated =
+            service(issues).update(Uuid::now_v7(), &key(), 1, &rename(), None).await.unwrap();
+        assert_eq!(updated.version, 6);
+    }
+
+    #[tokio::test]
+    async fn a_no_op_patch_writes_nothing() {
+        let mut issues = MockIssueRepository::new();
+        found(&mut issues, Role::Member, Uuid::now_v7(), 5);
+        issues.expect_update().never();
+        let same = service(issues)
+            .update(Uuid::now_v7(), &key(), 1, &IssuePatch::default(), None)
+            .await
+            .unwrap();
+        assert_eq!(same.version, 5);
+    }
+
+    #[tokio::test]
+    async fn viewers_cannot_update() {
+        let mut issues = MockIssueRepository::new();
+        found(&mut issues, Role::Viewer, Uuid::now_v7(), 5);
+        issues.expect_update().never();
+        let err = service(issues).update(Uuid::now_v7(), &key(), 1, &rename(), None).await;
+        assert!(matches!(err, Err(DomainError::Forbidden)));
+    }
+
+    #[tokio::test]
+    async fn members_delete_only_what_they_reported() {
+        let me = Uuid::now_v7();
+        let mut issues = MockIssueRepository::new();
+        found(&mut issues, Role::Member, Uuid::now_v7(), 1);
+        issues.expect_set_deleted().never();
+        assert!(matches!(service(issues).delete(me, &key(), 1).await, Err(DomainError::Forbidden)));
+
+        let mut issues = MockIssueRepository::new();
+        found(&mut issues, Role::Member, me, 1);
+        issues.expect_set_deleted().times(1).returning(|_, _, _| Ok(Some(issue(Uuid::nil(), 2))));
+        service(issues).delete(me, &key(), 1).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn restoring_a_live_issue_is_invalid_state() {
+        let mut issues = MockIssueRepository::new();
+        found(&mut issues, Role::Maintainer, Uuid::now_v7(), 1);
+        issues.expect_set_deleted().returning(|_, _, _| Ok(None));
+        let err = service(issues).restore(Uuid::now_v7(), &key(), 1).await;
+        assert!(matches!(err, Err(DomainError::Conflict(Conflict::InvalidState))));
+    }
+
+    #[tokio::test]
+    async fn invalid_references_name_their_fields() {
+        let mut projects = MockProjectRepository::new();
+        projects.expect_access().returning(|_, _| {
+            Ok(Some(ProjectAccess { project_id: Uuid::nil(), role: Role::Member }))
+        });
+        let mut issues = MockIssueRepository::new();
+        issues.expect_create().returning(|_, _, _| {
+            Ok(CreateOutcome::InvalidRefs(InvalidRefs { assignee: true, sprint: true }))
+        });
+        let service = IssueService::new(Arc::new(issues), Arc::new(projects));
+        let new = NewIssue {
+            id: Uuid::now_v7(),
+            title: IssueTitle::new("T").unwrap(),
+            description: Default::default(),
+            status: IssueStatus::Todo,
+            priority: Priority::None,
+            issue_type: IssueType::Task,
+            assignee_id: Some(Uuid::now_v7()),
+            sprint_id: Some(Uuid::now_v7()),
+            story_points: None,
+        };
+        let Err(DomainError::Validation(errors)) =
+            service.create(Uuid::now_v7(), &key(), new).await
+        else {
+            panic!("expected a validation error")
+        };
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["assignee_id", "sprint_id"]);
+    }
+}

@@ -1,0 +1,535 @@
+//! Issues (`issues`) and their history (`issue_events`).
+//!
+//! Writes are single statements (data-modifying CTEs): the number counter, the row, the
+//! reference checks and the event land together in one round trip, or not at all.
+
+use async_trait::async_trait;
+use rhythm_domain::RepoError;
+use rhythm_domain::issue::{
+    AssigneeFilter, Changes, CreateOutcome, Deleted, EventKey, EventKind, InvalidRefs, Issue,
+    IssueEvent, IssueFilter, IssueKey, IssueSort, IssueSortField, IssueUpdate, NewIssue, SortValue,
+    SprintFilter, UpdateOutcome,
+};
+use rhythm_domain::pagination::{Page, PageRequest};
+use rhythm_domain::ports::IssueRepository;
+use rhythm_domain::project::{ProjectAccess, Scoped};
+use rhythm_domain::values::{IssueStatus, IssueType, Priority, ProjectRef};
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, Postgres, QueryBuilder, Row};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::PgStore;
+use crate::error::map_err;
+use crate::projects::{parse_role, project_ref_binds};
+
+/// The issue columns every read selects (aliased `i`), decoded by [`issue_from_row`].
+macro_rules! issue_columns {
+    () => {
+        "i.id, i.project_id, i.number, i.title, i.description, i.status, i.priority, i.type, \
+         i.assignee_id, i.reporter_id, i.sprint_id, i.story_points, i.rank, i.version, \
+         i.created_at, i.updated_at, i.resolved_at"
+    };
+}
+
+/// Checks, under share locks, that the assignee ($a) is a member with role member or
+/// stronger and the sprint ($s) an open sprint of the project ($p): a concurrent removal
+/// or sprint completion waits for this statement instead of slipping past it.
+macro_rules! reference_checks {
+    ($p:literal, $a:literal, $s:literal) => {
+        concat!(
+            "refs AS (SELECT (",
+            $a,
+            "::uuid IS NULL OR EXISTS (
+                 SELECT 1 FROM project_members
+                 WHERE project_id = ",
+            $p,
+            " AND user_id = ",
+            $a,
+            " AND role IN ('owner', 'maintainer', 'member')
+                 FOR SHARE)) AS assignee_ok,
+             (",
+            $s,
+            "::uuid IS NULL OR EXISTS (
+                 SELECT 1 FROM sprints WHERE project_id = ",
+            $p,
+            " AND id = ",
+            $s,
+            " AND state <> 'closed'
+                 FOR SHARE)) AS sprint_ok)"
+        )
+    };
+}
+
+fn decode<T>(field: &str, raw: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, RepoError> {
+    parse(raw)
+        .ok_or_else(|| RepoError::Internal(format!("unexpected {field} in the database: {raw}")))
+}
+
+/// Decodes the issue columns of `row`; `None` when the (left-joined) issue is absent.
+pub(crate) fn issue_from_row(row: &PgRow, project_key: &str) -> Result<Option<Issue>, RepoError> {
+    let get_err = |e: sqlx::Error| RepoError::Internal(format!("decoding an issue: {e}"));
+    let Some(id) = row.try_get::<Option<Uuid>, _>("id").map_err(get_err)? else {
+        return Ok(None);
+    };
+    let number: i64 = row.try_get("number").map_err(get_err)?;
+    let status: String = row.try_get("status").map_err(get_err)?;
+    let priority: i16 = row.try_get("priority").map_err(get_err)?;
+    let issue_type: String = row.try_get("type").map_err(get_err)?;
+    Ok(Some(Issue {
+        id,
+        project_id: row.try_get("project_id").map_err(get_err)?,
+        number,
+        key: format!("{project_key}-{number}"),
+        title: row.try_get("title").map_err(get_err)?,
+        description: row.try_get("description").map_err(get_err)?,
+        status: decode("status", &status, |s| IssueStatus::parse(s).ok())?,
+        priority: Priority::from_level(priority).ok_or_else(|| {
+            RepoError::Internal(format!("unexpected priority in the database: {priority}"))
+        })?,
+        issue_type: decode("type", &issue_type, |s| IssueType::parse(s).ok())?,
+        assignee_id: row.try_get("assignee_id").map_err(get_err)?,
+        reporter_id: row.try_get("reporter_id").map_err(get_err)?,
+        sprint_id: row.try_get("sprint_id").map_err(get_err)?,
+        story_points: row.try_get("story_points").map_err(get_err)?,
+        rank: row.try_get("rank").map_err(get_err)?,
+        version: row.try_get("version").map_err(get_err)?,
+        created_at: row.try_get("created_at").map_err(get_err)?,
+        updated_at: row.try_get("updated_at").map_err(get_err)?,
+        resolved_at: row.try_get("resolved_at").map_err(get_err)?,
+    }))
+}
+
+fn project_key_of(row: &PgRow) -> Result<String, RepoError> {
+    row.try_get("project_key")
+        .map_err(|e| RepoError::Internal(format!("decoding the project key: {e}")))
+}
+
+/// The caller's standing, from the `access_project_id` and `role` columns of a scoped read.
+pub(crate) fn access_from_row(row: &PgRow) -> Result<ProjectAccess, RepoError> {
+    let project_id = row
+        .try_get("access_project_id")
+        .map_err(|e| RepoError::Internal(format!("decoding access: {e}")))?;
+    let role: String =
+        row.try_get("role").map_err(|e| RepoError::Internal(format!("decoding access: {e}")))?;
+    Ok(ProjectAccess { project_id, role: parse_role(&role)? })
+}
+
+fn refs_of(row: &PgRow) -> Result<InvalidRefs, RepoError> {
+    let get = |name: &str| {
+        row.try_get::<bool, _>(name)
+            .map_err(|e| RepoError::Internal(format!("decoding reference checks: {e}")))
+    };
+    Ok(InvalidRefs { assignee: !get("assignee_ok")?, sprint: !get("sprint_ok")? })
+}
+
+fn encode_changes(changes: &Changes) -> Result<serde_json::Value, RepoError> {
+    serde_json::to_value(changes)
+        .map_err(|e| RepoError::Internal(format!("encoding event changes: {e}")))
+}
+
+/// The scoped-read prologue: the caller's standing in the project named by $1 (id) or $2
+/// (key), for user $3. No row when the project is unknown or archived or the caller is no
+/// member.
+macro_rules! access_cte {
+    () => {
+        "access AS (
+             SELECT p.id AS access_project_id, p.key AS project_key, m.role
+             FROM projects p JOIN project_members m ON m.project_id = p.id AND m.user_id = $3
+             WHERE p.id = COALESCE($1::uuid, (SELECT id FROM projects WHERE key = $2)) AND p.archived_at IS NULL
+         )"
+    };
+}
+
+#[async_trait]
+impl IssueRepository for PgStore {
+    #[tracing::instrument(skip_all, fields(project_id = %project_id))]
+    async fn create(
+        &self,
+        project_id: Uuid,
+        issue: &NewIssue,
+        reporter: Uuid,
+    ) -> Result<CreateOutcome, RepoError> {
+        // The counter update takes the project row's lock, so creates of one project are
+        // serialized and numbers are gap-free; the guard keeps a refused create from taking
+        // a number. Resolved issues are created with resolved_at set.
+        let row = sqlx::query(concat!(
+            "WITH ",
+            reference_checks!("$1", "$9", "$10"),
+            ", counter AS (
+                 UPDATE projects SET issue_counter = issue_counter + 1
+                 WHERE id = $1 AND archived_at IS NULL AND (SELECT assignee_ok AND sprint_ok FROM refs)
+                 RETURNING key, issue_counter
+             ), i AS (
+                 INSERT INTO issues (id, project_id, number, title, description, status, priority, type,
+                                     assignee_id, reporter_id, sprint_id, story_points, rank, resolved_at)
+                 SELECT $2, $1, c.issue_counter, $3, $4, $5, $6, $7, $9, $8, $10, $11,
+                        rhythm_rank_for_position(c.issue_counter),
+                        CASE WHEN $5 IN ('done', 'cancelled') THEN now() END
+                 FROM counter c
+                 RETURNING *
+             ), event AS (
+                 INSERT INTO issue_events (id, project_id, issue_id, actor_id, kind)
+                 SELECT $12, i.project_id, i.id, $8, 'created' FROM i
+             )
+             SELECT refs.assignee_ok, refs.sprint_ok, counter.key AS project_key, ",
+            issue_columns!(),
+            " FROM refs LEFT JOIN counter ON true LEFT JOIN i ON true"
+        ))
+        .bind(project_id)
+        .bind(issue.id)
+        .bind(issue.title.as_str())
+        .bind(issue.description.as_str())
+        .bind(issue.status.as_str())
+        .bind(issue.priority.level())
+        .bind(issue.issue_type.as_str())
+        .bind(reporter)
+        .bind(issue.assignee_id)
+        .bind(issue.sprint_id)
+        .bind(issue.story_points.map(|p| p.get()))
+        .bind(Uuid::now_v7())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let refs = refs_of(&row)?;
+        if refs.assignee || refs.sprint {
+            return Ok(CreateOutcome::InvalidRefs(refs));
+        }
+        let key: Option<String> =
+            row.try_get("project_key").map_err(|e| RepoError::Internal(e.to_string()))?;
+        let key = key.ok_or(RepoError::NotFound)?;
+        issue_from_row(&row, &key)?
+            .map(|i| CreateOutcome::Created(Box::new(i)))
+            .ok_or(RepoError::NotFound)
+    }
+
+    #[tracing::instrument(skip_all, fields(number = number))]
+    async fn find(
+        &self,
+        project: &ProjectRef,
+        number: i64,
+        user: Uuid,
+        deleted: Deleted,
+    ) -> Result<Option<Scoped<Option<Issue>>>, RepoError> {
+        let (id, key) = project_ref_binds(project);
+        let row = sqlx::query(concat!(
+            "WITH ",
+            access_cte!(),
+            " SELECT a.access_project_id, a.project_key, a.role, ",
+            issue_columns!(),
+            " FROM access a
+              LEFT JOIN issues i ON i.project_id = a.access_project_id AND i.number = $4
+                                AND ($5 OR i.deleted_at IS NULL)"
+        ))
+        .bind(id)
+        .bind(key)
+        .bind(user)
+        .bind(number)
+        .bind(deleted == Deleted::Include)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let project_key = project_key_of(&row)?;
+        Ok(Some(Scoped {
+            access: access_from_row(&row)?,
+            value: issue_from_row(&row, &project_key)?,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(issue_id = %update.issue_id))]
+    async fn update(&self, update: &IssueUpdate) -> Result<UpdateOutcome, RepoError> {
+        let edit = &update.edit;
+        let row = sqlx::query(concat!(
+            "WITH ",
+            reference_checks!("$2", "$11", "$12"),
+            ", u AS (
+                 UPDATE issues SET
+                     title = $4, description = $5, status = $6, priority = $7, type = $8,
+                     assignee_id = $9, sprint_id = $10, story_points = $13,
+                     resolved_at = CASE WHEN $6 IN ('done', 'cancelled') THEN COALESCE(resolved_at, now()) END,
+                     version = version + 1, updated_at = now()
+                 WHERE id = $1 AND project_id = $2 AND version = $3 AND deleted_at IS NULL
+                   AND (SELECT assignee_ok AND sprint_ok FROM refs)
+                 RETURNING *
+             ), event AS (
+                 INSERT INTO issue_events (id, project_id, issue_id, actor_id, kind, changes)
+                 SELECT $14, u.project_id, u.id, $15, 'updated', $16 FROM u
+             )
+             SELECT refs.assignee_ok, refs.sprint_ok,
+                    (SELECT key FROM projects WHERE id = $2) AS project_key, ",
+            issue_columns!(),
+            " FROM refs LEFT JOIN u i ON true"
+        ))
+        .bind(update.issue_id)
+        .bind(update.project_id)
+        .bind(update.expected_version)
+        .bind(&edit.title)
+        .bind(&edit.description)
+        .bind(edit.status.as_str())
+        .bind(edit.priority.level())
+        .bind(edit.issue_type.as_str())
+        .bind(edit.assignee_id)
+        .bind(edit.sprint_id)
+        .bind(update.check_assignee)
+        .bind(update.check_sprint)
+        .bind(edit.story_points)
+        .bind(Uuid::now_v7())
+        .bind(update.actor_id)
+        .bind(encode_changes(&edit.changes)?)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let refs = refs_of(&row)?;
+        if refs.assignee || refs.sprint {
+            return Ok(UpdateOutcome::InvalidRefs(refs));
+        }
+        if let Some(issue) = issue_from_row(&row, &project_key_of(&row)?)? {
+            return Ok(UpdateOutcome::Updated(Box::new(issue)));
+        }
+        // Nothing written: find out whether the issue went away or moved on.
+        let live: Option<bool> =
+            sqlx::query_scalar("SELECT deleted_at IS NULL FROM issues WHERE id = $1")
+                .bind(update.issue_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(if live == Some(true) { UpdateOutcome::VersionMismatch } else { UpdateOutcome::Gone })
+    }
+
+    #[tracing::instrument(skip_all, fields(issue_id = %issue_id, deleted = deleted))]
+    async fn set_deleted(
+        &self,
+        issue_id: Uuid,
+        deleted: bool,
+        actor: Uuid,
+    ) -> Result<Option<Issue>, RepoError> {
+        let row = sqlx::query(concat!(
+            "WITH i AS (
+                 UPDATE issues SET deleted_at = CASE WHEN $2 THEN now() END,
+                                   version = version + 1, updated_at = now()
+                 WHERE id = $1 AND (deleted_at IS NULL) = $2
+                 RETURNING *
+             ), event AS (
+                 INSERT INTO issue_events (id, project_id, issue_id, actor_id, kind)
+                 SELECT $3, i.project_id, i.id, $4, CASE WHEN $2 THEN 'deleted' ELSE 'restored' END FROM i
+             )
+             SELECT p.key AS project_key, ",
+            issue_columns!(),
+            " FROM i JOIN projects p ON p.id = i.project_id"
+        ))
+        .bind(issue_id)
+        .bind(deleted)
+        .bind(Uuid::now_v7())
+        .bind(actor)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        match row {
+            Some(row) => issue_from_row(&row, &project_key_of(&row)?),
+            None => Ok(None),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(sort = %sort.name()))]
+    async fn list(
+        &self,
+        project: &ProjectRef,
+        user: Uuid,
+        filter: &IssueFilter,
+        sort: IssueSort,
+        page: &PageRequest<IssueKey>,
+    ) -> Result<Option<Scoped<Page<Issue, IssueKey>>>, RepoError> {
+        let (id, key) = project_ref_binds(project);
+        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
+            "WITH access AS (
+             SELECT p.id AS access_project_id, p.key AS project_key, m.role
+             FROM projects p JOIN project_members m ON m.project_id = p.id AND m.user_id = ",
+        );
+        qb.push_bind(user);
+        qb.push(" WHERE p.id = COALESCE(");
+        qb.push_bind(id);
+        qb.push("::uuid, (SELECT id FROM projects WHERE key = ");
+        qb.push_bind(key);
+        qb.push(
+            ")) AND p.archived_at IS NULL) SELECT a.access_project_id, a.project_key, a.role, ",
+        );
+        qb.push(issue_columns!());
+        qb.push(" FROM access a LEFT JOIN LATERAL (SELECT * FROM issues i WHERE i.project_id = a.access_project_id");
+        push_filters(&mut qb, filter);
+        push_keyset(&mut qb, sort, page.after.as_ref())?;
+        push_order(&mut qb, sort);
+        qb.push(" LIMIT ");
+        qb.push_bind(page.limit.probe());
+        qb.push(") i ON true");
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let access = access_from_row(first)?;
+        let project_key = project_key_of(first)?;
+        let mut issues = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(issue) = issue_from_row(row, &project_key)? {
+                issues.push(issue);
+            }
+        }
+        Ok(Some(Scoped { access, value: Page::from_probe(issues, page.limit, |i| sort.key_of(i)) }))
+    }
+
+    #[tracing::instrument(skip_all, fields(issue_id = %issue_id))]
+    async fn events(
+        &self,
+        issue_id: Uuid,
+        page: &PageRequest<EventKey>,
+    ) -> Result<Page<IssueEvent, EventKey>, RepoError> {
+        let (after_at, after_id) = page.after.as_ref().map(|k| (k.at, k.id)).unzip();
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT id, actor_id, kind, changes, at FROM issue_events
+             WHERE issue_id = $1 AND ($2::timestamptz IS NULL OR (at, id) > ($2, $3))
+             ORDER BY at, id
+             LIMIT $4",
+        )
+        .bind(issue_id)
+        .bind(after_at)
+        .bind(after_id)
+        .bind(page.limit.probe())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let events = rows.into_iter().map(IssueEvent::try_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_probe(events, page.limit, |e| EventKey { at: e.at, id: e.id }))
+    }
+}
+
+/// Appends the listing filters to a query over `issues i`.
+pub(crate) fn push_filters(qb: &mut QueryBuilder<Postgres>, filter: &IssueFilter) {
+    qb.push(" AND i.deleted_at IS NULL");
+    if !filter.statuses.is_empty() {
+        qb.push(" AND i.status = ANY(");
+        qb.push_bind(filter.statuses.iter().map(|s| s.as_str().to_owned()).collect::<Vec<_>>());
+        qb.push(")");
+    }
+    if !filter.priorities.is_empty() {
+        qb.push(" AND i.priority = ANY(");
+        qb.push_bind(filter.priorities.iter().map(|p| p.level()).collect::<Vec<_>>());
+        qb.push(")");
+    }
+    if !filter.types.is_empty() {
+        qb.push(" AND i.type = ANY(");
+        qb.push_bind(filter.types.iter().map(|t| t.as_str().to_owned()).collect::<Vec<_>>());
+        qb.push(")");
+    }
+    match filter.assignee {
+        Some(AssigneeFilter::User(user)) => {
+            qb.push(" AND i.assignee_id = ");
+            qb.push_bind(user);
+        }
+        Some(AssigneeFilter::Nobody) => {
+            qb.push(" AND i.assignee_id IS NULL");
+        }
+        None => {}
+    }
+    if let Some(reporter) = filter.reporter {
+        qb.push(" AND i.reporter_id = ");
+        qb.push_bind(reporter);
+    }
+    match filter.sprint {
+        Some(SprintFilter::Sprint(sprint)) => {
+            qb.push(" AND i.sprint_id = ");
+            qb.push_bind(sprint);
+        }
+        Some(SprintFilter::Nobody) => {
+            qb.push(" AND i.sprint_id IS NULL");
+        }
+        Some(SprintFilter::Active) => {
+            qb.push(" AND i.sprint_id = (SELECT s.id FROM sprints s WHERE s.project_id = i.project_id AND s.state = 'active')");
+        }
+        None => {}
+    }
+    if let Some(since) = filter.updated_since {
+        qb.push(" AND i.updated_at >= ");
+        qb.push_bind(since);
+    }
+}
+
+fn sort_column(field: IssueSortField) -> &'static str {
+    match field {
+        IssueSortField::CreatedAt => "i.created_at",
+        IssueSortField::UpdatedAt => "i.updated_at",
+        IssueSortField::Priority => "i.priority",
+        IssueSortField::Number => "i.number",
+        IssueSortField::Rank => "i.rank",
+    }
+}
+
+/// `AND (sort column, id) > (after)` (or `<` descending): the page starts right after the
+/// previous one, on the index, however deep.
+fn push_keyset(
+    qb: &mut QueryBuilder<Postgres>,
+    sort: IssueSort,
+    after: Option<&IssueKey>,
+) -> Result<(), RepoError> {
+    let Some(after) = after else {
+        return Ok(());
+    };
+    qb.push(" AND (");
+    qb.push(sort_column(sort.field));
+    qb.push(", i.id) ");
+    qb.push(if sort.descending { "< (" } else { "> (" });
+    match (sort.field, &after.value) {
+        (IssueSortField::CreatedAt | IssueSortField::UpdatedAt, SortValue::Time(t)) => {
+            qb.push_bind(*t);
+        }
+        (IssueSortField::Priority, SortValue::Int(n)) => {
+            let level = i16::try_from(*n)
+                .map_err(|_| RepoError::Internal("priority cursor out of range".into()))?;
+            qb.push_bind(level);
+        }
+        (IssueSortField::Number, SortValue::Int(n)) => {
+            qb.push_bind(*n);
+        }
+        (IssueSortField::Rank, SortValue::Text(s)) => {
+            qb.push_bind(s.clone());
+        }
+        _ => return Err(RepoError::Internal("cursor value does not fit the sort".into())),
+    }
+    qb.push(", ");
+    qb.push_bind(after.id);
+    qb.push(")");
+    Ok(())
+}
+
+fn push_order(qb: &mut QueryBuilder<Postgres>, sort: IssueSort) {
+    let direction = if sort.descending { " DESC" } else { " ASC" };
+    qb.push(" ORDER BY ");
+    qb.push(sort_column(sort.field));
+    qb.push(direction);
+    qb.push(", i.id");
+    qb.push(direction);
+}
+
+#[derive(FromRow)]
+struct EventRow {
+    id: Uuid,
+    actor_id: Uuid,
+    kind: String,
+    changes: sqlx::types::Json<Changes>,
+    at: OffsetDateTime,
+}
+
+impl TryFrom<EventRow> for IssueEvent {
+    type Error = RepoError;
+
+    fn try_from(row: EventRow) -> Result<Self, RepoError> {
+        Ok(IssueEvent {
+            id: row.id,
+            actor_id: row.actor_id,
+            kind: decode("event kind", &row.kind, EventKind::parse)?,
+            changes: row.changes.0,
+            at: row.at,
+        })
+    }
+}
