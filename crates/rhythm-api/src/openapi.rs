@@ -27,6 +27,8 @@ use crate::error::{PROBLEM_JSON, Problem, ProblemField};
         (name = "auth", description = "Accounts and sessions"),
         (name = "projects", description = "Projects and memberships"),
         (name = "issues", description = "Issues, their history and the filtered listing"),
+        (name = "boards", description = "Kanban board, board moves and the backlog"),
+        (name = "sprints", description = "Scrum sprints and sprint boards"),
     )
 )]
 pub struct ApiDoc;

@@ -4,12 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rhythm_domain::ports::{
-    IssueRepository, MemberRepository, ProjectRepository, SessionRepository, StoreHealth,
-    UserRepository,
+    BoardRepository, IssueRepository, MemberRepository, ProjectRepository, SessionRepository,
+    SprintRepository, StoreHealth, UserRepository,
 };
 use rhythm_domain::services::auth::{AuthService, AuthSettings};
+use rhythm_domain::services::boards::BoardService;
 use rhythm_domain::services::issues::IssueService;
 use rhythm_domain::services::projects::ProjectService;
+use rhythm_domain::services::sprints::SprintService;
 
 use crate::auth::password::Argon2Hasher;
 use crate::auth::rate_limit::AuthRateLimiter;
@@ -77,6 +79,8 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     pub projects: Arc<ProjectService>,
     pub issues: Arc<IssueService>,
+    pub boards: Arc<BoardService>,
+    pub sprints: Arc<SprintService>,
     pub tokens: Arc<JwtTokens>,
     pub auth_limits: Arc<AuthRateLimiter>,
     pub http: Arc<HttpSettings>,
@@ -92,6 +96,8 @@ pub trait Store:
     + ProjectRepository
     + MemberRepository
     + IssueRepository
+    + SprintRepository
+    + BoardRepository
     + Clone
     + 'static
 {
@@ -103,6 +109,8 @@ impl<T> Store for T where
         + ProjectRepository
         + MemberRepository
         + IssueRepository
+        + SprintRepository
+        + BoardRepository
         + Clone
         + 'static
 {
@@ -128,11 +136,15 @@ impl AppState {
         );
         let projects = ProjectService::new(store.clone(), store.clone(), store.clone());
         let issues = IssueService::new(store.clone(), store.clone());
+        let boards = BoardService::new(store.clone(), store.clone());
+        let sprints = SprintService::new(store.clone(), store.clone(), store.clone());
         Ok(Self {
             health: store,
             auth: Arc::new(auth),
             projects: Arc::new(projects),
             issues: Arc::new(issues),
+            boards: Arc::new(boards),
+            sprints: Arc::new(sprints),
             tokens,
             auth_limits: Arc::new(AuthRateLimiter::new(settings.auth.rate_per_min)),
             http: Arc::new(settings.http),

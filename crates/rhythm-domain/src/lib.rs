@@ -4,13 +4,16 @@
 //! This crate does no I/O and knows neither HTTP nor SQL. Adapters depend on it, never the
 //! reverse: `rhythm-api → rhythm-domain ← rhythm-postgres`.
 
+pub mod board;
 pub mod error;
 pub mod issue;
 pub mod pagination;
 pub mod policy;
 pub mod ports;
 pub mod project;
+pub mod rank;
 pub mod services;
+pub mod sprint;
 pub mod user;
 pub mod values;
 

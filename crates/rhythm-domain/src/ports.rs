@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use crate::board::{Board, Move, MoveOutcome};
 use crate::error::{DomainError, RepoError};
 use crate::issue::{
     CreateOutcome, Deleted, EventKey, Issue, IssueEvent, IssueFilter, IssueKey, IssueSort,
@@ -18,11 +19,12 @@ use crate::project::{
     Member, MemberKey, MembershipChange, NewProject, Project, ProjectAccess, ProjectPatch,
     ProjectWithRole, Scoped,
 };
+use crate::sprint::{Completion, CompletionTarget, NewSprint, Sprint, SprintKey, SprintPatch};
 use crate::user::{
     AccessToken, NewRefreshToken, NewUser, RefreshSecret, Rotation, TokenHash, User,
     UserCredentials,
 };
-use crate::values::{Password, ProjectRef, Role, UserName};
+use crate::values::{Password, ProjectRef, Role, SprintState, UserName};
 
 /// Whether the store can serve requests right now.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
@@ -243,4 +245,72 @@ pub trait IssueRepository: Send + Sync {
         issue_id: Uuid,
         page: &PageRequest<EventKey>,
     ) -> Result<Page<IssueEvent, EventKey>, RepoError>;
+}
+
+/// Sprints.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait SprintRepository: Send + Sync {
+    /// Creates a planned sprint. `NotFound` when the project is gone.
+    async fn create(&self, project_id: Uuid, sprint: &NewSprint) -> Result<Sprint, RepoError>;
+
+    /// The project's sprints, newest first, optionally only those in `state`.
+    async fn list(
+        &self,
+        project_id: Uuid,
+        state: Option<SprintState>,
+        page: &PageRequest<SprintKey>,
+    ) -> Result<Page<Sprint, SprintKey>, RepoError>;
+
+    async fn find(&self, project_id: Uuid, sprint_id: Uuid) -> Result<Option<Sprint>, RepoError>;
+
+    /// Applies `patch`. `NotFound` when there is no such sprint.
+    async fn update(
+        &self,
+        project_id: Uuid,
+        sprint_id: Uuid,
+        patch: &SprintPatch,
+    ) -> Result<Sprint, RepoError>;
+
+    /// `planned → active`. `Conflict(InvalidState)` unless planned;
+    /// `Conflict(ActiveSprintExists)` when the project already has an active sprint.
+    async fn start(&self, project_id: Uuid, sprint_id: Uuid) -> Result<Sprint, RepoError>;
+
+    /// `active → closed`, moving every issue that is not done or cancelled to `target`
+    /// with a `moved` event each, in one transaction. `Conflict(InvalidState)` unless
+    /// active; `NotFound` when the target sprint is not a planned sprint of the project.
+    async fn complete(
+        &self,
+        project_id: Uuid,
+        sprint_id: Uuid,
+        target: CompletionTarget,
+        actor: Uuid,
+    ) -> Result<Completion, RepoError>;
+
+    /// Deletes a planned sprint; its issues return to the backlog, each with an `updated`
+    /// event, in one transaction. `Conflict(InvalidState)` unless planned.
+    async fn delete(&self, project_id: Uuid, sprint_id: Uuid, actor: Uuid)
+    -> Result<(), RepoError>;
+}
+
+/// Boards: read-only views over issues, and rank moves.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait BoardRepository: Send + Sync {
+    /// Every status column of the project's live issues passing `filter`: totals, story
+    /// points, and the first `per_column` issues in rank order, with the caller's standing,
+    /// in one round trip. `None` as for `IssueRepository::find`.
+    async fn board(
+        &self,
+        project: &ProjectRef,
+        user: Uuid,
+        filter: &IssueFilter,
+        per_column: u32,
+    ) -> Result<Option<Scoped<Board>>, RepoError>;
+
+    /// Moves an issue: a new rank right between its new neighbours (only the moved issue
+    /// is written; ranks are rebalanced first when they grow too long), optionally a new
+    /// status, a version bump and a `moved` event, atomically. Moves within a project are
+    /// serialized, so concurrent moves into one spot still give distinct ranks.
+    async fn move_issue(&self, mv: &Move) -> Result<MoveOutcome, RepoError>;
 }

@@ -31,6 +31,7 @@ macro_rules! issue_columns {
          i.created_at, i.updated_at, i.resolved_at"
     };
 }
+pub(crate) use issue_columns;
 
 /// Checks, under share locks, that the assignee ($a) is a member with role member or
 /// stronger and the sprint ($s) an open sprint of the project ($p): a concurrent removal
@@ -123,7 +124,37 @@ fn refs_of(row: &PgRow) -> Result<InvalidRefs, RepoError> {
     Ok(InvalidRefs { assignee: !get("assignee_ok")?, sprint: !get("sprint_ok")? })
 }
 
-fn encode_changes(changes: &Changes) -> Result<serde_json::Value, RepoError> {
+/// Records one event of `kind` with the same `changes` for each issue, in one statement.
+pub(crate) async fn record_events(
+    conn: &mut sqlx::PgConnection,
+    project_id: Uuid,
+    actor: Uuid,
+    kind: EventKind,
+    issue_ids: &[Uuid],
+    changes: &Changes,
+) -> Result<(), RepoError> {
+    if issue_ids.is_empty() {
+        return Ok(());
+    }
+    let event_ids: Vec<Uuid> = issue_ids.iter().map(|_| Uuid::now_v7()).collect();
+    sqlx::query(
+        "INSERT INTO issue_events (id, project_id, issue_id, actor_id, kind, changes)
+         SELECT event_id, $3, issue_id, $4, $5, $6
+         FROM unnest($1::uuid[], $2::uuid[]) AS e(event_id, issue_id)",
+    )
+    .bind(&event_ids)
+    .bind(issue_ids)
+    .bind(project_id)
+    .bind(actor)
+    .bind(kind.as_str())
+    .bind(encode_changes(changes)?)
+    .execute(conn)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+pub(crate) fn encode_changes(changes: &Changes) -> Result<serde_json::Value, RepoError> {
     serde_json::to_value(changes)
         .map_err(|e| RepoError::Internal(format!("encoding event changes: {e}")))
 }

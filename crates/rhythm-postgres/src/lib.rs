@@ -4,11 +4,13 @@
 //! leave it: [`error`] maps them (by constraint name and SQLSTATE) into the domain's
 //! `RepoError`. The schema's migrations are embedded ([`MIGRATOR`]).
 
+mod boards;
 pub mod error;
 mod health;
 mod issues;
 mod pool;
 mod projects;
+mod sprints;
 mod users;
 
 pub use pool::{PoolSettings, connect_lazy};

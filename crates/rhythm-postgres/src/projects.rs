@@ -1,7 +1,7 @@
 //! Projects (`projects`) and memberships (`project_members`).
 
 use async_trait::async_trait;
-use rhythm_domain::issue::unassignment;
+use rhythm_domain::issue::{EventKind, unassignment};
 use rhythm_domain::pagination::{Page, PageRequest};
 use rhythm_domain::ports::{MemberRepository, ProjectRepository};
 use rhythm_domain::project::{
@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::PgStore;
 use crate::error::map_err;
+use crate::issues::record_events;
 
 /// The two bind values that name a project: by id, or (id NULL) by key. Queries resolve
 /// them with `COALESCE($1::uuid, (SELECT id FROM projects WHERE key = $2))`, one plan for
@@ -382,24 +383,15 @@ impl MemberRepository for PgStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
-        if !unassigned.is_empty() {
-            let event_ids: Vec<Uuid> = unassigned.iter().map(|_| Uuid::now_v7()).collect();
-            let changes = serde_json::to_value(unassignment(change.target_id))
-                .map_err(|e| RepoError::Internal(format!("encoding event changes: {e}")))?;
-            sqlx::query(
-                "INSERT INTO issue_events (id, project_id, issue_id, actor_id, kind, changes)
-                 SELECT event_id, $3, issue_id, $4, 'updated', $5
-                 FROM unnest($1::uuid[], $2::uuid[]) AS e(event_id, issue_id)",
-            )
-            .bind(&event_ids)
-            .bind(&unassigned)
-            .bind(change.project_id)
-            .bind(change.actor_id)
-            .bind(changes)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        }
+        record_events(
+            &mut tx,
+            change.project_id,
+            change.actor_id,
+            EventKind::Updated,
+            &unassigned,
+            &unassignment(change.target_id),
+        )
+        .await?;
         tx.commit().await.map_err(map_err)?;
         Ok(())
     }

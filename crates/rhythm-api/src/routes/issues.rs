@@ -83,7 +83,7 @@ impl From<Issue> for IssueDto {
 }
 
 /// An issue with its `ETag`.
-fn issue_response(status: StatusCode, issue: Issue) -> Response {
+pub fn issue_response(status: StatusCode, issue: Issue) -> Response {
     let etag = format!("\"{}\"", issue.version);
     let mut response = (status, Json(IssueDto::from(issue))).into_response();
     if let Ok(value) = HeaderValue::from_str(&etag) {

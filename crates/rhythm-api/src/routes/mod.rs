@@ -4,9 +4,11 @@
 //! from it, so neither can have a route the other lacks.
 
 pub mod auth;
+pub mod boards;
 pub mod health;
 pub mod issues;
 pub mod projects;
+pub mod sprints;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -33,4 +35,12 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(issues::get_issue, issues::update_issue, issues::delete_issue))
         .routes(routes!(issues::restore_issue))
         .routes(routes!(issues::issue_events))
+        .routes(routes!(boards::move_issue))
+        .routes(routes!(boards::board))
+        .routes(routes!(boards::backlog))
+        .routes(routes!(sprints::create_sprint, sprints::list_sprints))
+        .routes(routes!(sprints::get_sprint, sprints::update_sprint, sprints::delete_sprint))
+        .routes(routes!(sprints::start_sprint))
+        .routes(routes!(sprints::complete_sprint))
+        .routes(routes!(sprints::sprint_board))
 }

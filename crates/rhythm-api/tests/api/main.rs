@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod boards;
 mod foundation;
 mod issues;
 mod permissions;
 mod projects;
+mod sprints;
 mod support;

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::support::{Account, TestApp};
 
@@ -46,6 +47,8 @@ pub struct Fixture {
     pub issues: Vec<i64>,
     /// A deleted issue per caller.
     pub deleted: Vec<i64>,
+    /// A planned sprint per caller.
+    pub sprints: Vec<Uuid>,
 }
 
 impl Fixture {
@@ -67,8 +70,8 @@ impl Fixture {
         }
         users.push((Caller::Owner, Some(owner)));
         let owner = users[5].1.clone().unwrap_or_else(|| unreachable!());
-        let (mut outsiders, mut extras, mut issues, mut deleted) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut outsiders, mut extras, mut issues, mut deleted, mut sprints) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         // Issue 1: the one every read and update goes to.
         app.seed_issue(key, &owner, false).await;
         for (_, user) in &users {
@@ -79,8 +82,16 @@ impl Fixture {
             let reporter = user.clone().unwrap_or_else(|| owner.clone());
             issues.push(app.seed_issue(key, &reporter, false).await);
             deleted.push(app.seed_issue(key, &owner, true).await);
+            let sprint = Uuid::now_v7();
+            sqlx::query("INSERT INTO sprints (id, project_id, name) SELECT $1, id, 'Sprint' FROM projects WHERE key = $2")
+                .bind(sprint)
+                .bind(key)
+                .execute(&app.pool)
+                .await
+                .unwrap();
+            sprints.push(sprint);
         }
-        Self { key: key.to_owned(), users, outsiders, extras, issues, deleted }
+        Self { key: key.to_owned(), users, outsiders, extras, issues, deleted, sprints }
     }
 
     fn index(caller: Caller) -> usize {
@@ -107,12 +118,25 @@ impl Fixture {
         self.deleted[Self::index(caller)]
     }
 
+    fn sprint(&self, caller: Caller, rest: &str) -> String {
+        self.path(&format!("/sprints/{}{rest}", self.sprints[Self::index(caller)]))
+    }
+
     fn path(&self, rest: &str) -> String {
         format!("/api/v1/projects/{}{rest}", self.key)
     }
 }
 
 type Build = fn(&Fixture, Caller) -> (String, Option<Value>);
+
+/// State a row needs before each caller's request: a project has at most one active sprint,
+/// so each caller's start or complete needs the ground prepared.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Setup {
+    Nothing,
+    NoActiveSprint,
+    CallersSprintActive,
+}
 
 struct Row {
     method: Method,
@@ -121,109 +145,150 @@ struct Row {
     /// Anonymous, non-member, viewer, member, maintainer, owner.
     expect: [u16; 6],
     build: Build,
+    setup: Setup,
 }
 
+const READ: [u16; 6] = [401, 404, 200, 200, 200, 200];
+const MEMBER_WRITE: [u16; 6] = [401, 404, 403, 200, 200, 200];
+const MAINTAINER_WRITE: [u16; 6] = [401, 404, 403, 403, 200, 200];
+
 fn row(method: Method, template: &'static str, expect: [u16; 6], build: Build) -> Row {
-    Row { method, template, expect, build }
+    Row { method, template, expect, build, setup: Setup::Nothing }
 }
 
 fn rows() -> Vec<Row> {
-    vec![
-        row(Method::GET, "/api/v1/projects/{project}", [401, 404, 200, 200, 200, 200], |fx, _| {
-            (format!("/api/v1/projects/{}", fx.key), None)
+    use Method as M;
+    let mut rows = vec![
+        row(M::GET, "/api/v1/projects/{project}", READ, |fx, _| (fx.path(""), None)),
+        row(M::PATCH, "/api/v1/projects/{project}", MAINTAINER_WRITE, |fx, _| {
+            (fx.path(""), Some(json!({"description": "changed"})))
+        }),
+        row(M::DELETE, "/api/v1/projects/{project}", [401, 404, 403, 403, 403, 204], |fx, _| {
+            (fx.path(""), None)
+        }),
+        row(M::GET, "/api/v1/projects/{project}/members", READ, |fx, _| {
+            (fx.path("/members"), None)
         }),
         row(
-            Method::PATCH,
-            "/api/v1/projects/{project}",
-            [401, 404, 403, 403, 200, 200],
-            |fx, _| {
-                (format!("/api/v1/projects/{}", fx.key), Some(json!({"description": "changed"})))
-            },
-        ),
-        row(
-            Method::DELETE,
-            "/api/v1/projects/{project}",
-            [401, 404, 403, 403, 403, 204],
-            |fx, _| (format!("/api/v1/projects/{}", fx.key), None),
-        ),
-        row(
-            Method::GET,
-            "/api/v1/projects/{project}/members",
-            [401, 404, 200, 200, 200, 200],
-            |fx, _| (format!("/api/v1/projects/{}/members", fx.key), None),
-        ),
-        row(
-            Method::POST,
+            M::POST,
             "/api/v1/projects/{project}/members",
             [401, 404, 403, 403, 201, 201],
             |fx, c| {
-                (
-                    format!("/api/v1/projects/{}/members", fx.key),
-                    Some(json!({"user_id": fx.outsider(c).id, "role": "member"})),
-                )
+                (fx.path("/members"), Some(json!({"user_id": fx.outsider(c).id, "role": "member"})))
             },
         ),
+        row(M::PATCH, "/api/v1/projects/{project}/members/{user_id}", MAINTAINER_WRITE, |fx, c| {
+            (fx.path(&format!("/members/{}", fx.extra(c).id)), Some(json!({"role": "member"})))
+        }),
         row(
-            Method::PATCH,
-            "/api/v1/projects/{project}/members/{user_id}",
-            [401, 404, 403, 403, 200, 200],
-            |fx, c| {
-                (
-                    format!("/api/v1/projects/{}/members/{}", fx.key, fx.extra(c).id),
-                    Some(json!({"role": "member"})),
-                )
-            },
-        ),
-        row(
-            Method::DELETE,
+            M::DELETE,
             "/api/v1/projects/{project}/members/{user_id}",
             [401, 404, 403, 403, 204, 204],
-            |fx, c| (format!("/api/v1/projects/{}/members/{}", fx.key, fx.extra(c).id), None),
+            |fx, c| (fx.path(&format!("/members/{}", fx.extra(c).id)), None),
         ),
+        row(M::GET, "/api/v1/projects/{project}/issues", READ, |fx, _| {
+            (fx.path("/issues?status=todo&sort=number"), None)
+        }),
         row(
-            Method::GET,
-            "/api/v1/projects/{project}/issues",
-            [401, 404, 200, 200, 200, 200],
-            |fx, _| (fx.path("/issues?status=todo&sort=number"), None),
-        ),
-        row(
-            Method::POST,
+            M::POST,
             "/api/v1/projects/{project}/issues",
             [401, 404, 403, 201, 201, 201],
             |fx, _| (fx.path("/issues"), Some(json!({"title": "New"}))),
         ),
-        row(
-            Method::GET,
-            "/api/v1/projects/{project}/issues/{number}",
-            [401, 404, 200, 200, 200, 200],
-            |fx, _| (fx.path("/issues/1"), None),
-        ),
-        row(
-            Method::PATCH,
-            "/api/v1/projects/{project}/issues/{number}",
-            [401, 404, 403, 200, 200, 200],
-            |fx, _| (fx.path("/issues/1"), Some(json!({"priority": "high"}))),
-        ),
+        row(M::GET, "/api/v1/projects/{project}/issues/{number}", READ, |fx, _| {
+            (fx.path("/issues/1"), None)
+        }),
+        row(M::PATCH, "/api/v1/projects/{project}/issues/{number}", MEMBER_WRITE, |fx, _| {
+            (fx.path("/issues/1"), Some(json!({"priority": "high"})))
+        }),
         // Members may delete only issues they reported: each caller's target is its own.
         row(
-            Method::DELETE,
+            M::DELETE,
             "/api/v1/projects/{project}/issues/{number}",
             [401, 404, 403, 204, 204, 204],
             |fx, c| (fx.path(&format!("/issues/{}", fx.issue(c))), None),
         ),
         row(
-            Method::POST,
+            M::POST,
             "/api/v1/projects/{project}/issues/{number}/restore",
-            [401, 404, 403, 403, 200, 200],
+            MAINTAINER_WRITE,
             |fx, c| (fx.path(&format!("/issues/{}/restore", fx.deleted_issue(c))), None),
         ),
+        row(M::GET, "/api/v1/projects/{project}/issues/{number}/events", READ, |fx, _| {
+            (fx.path("/issues/1/events"), None)
+        }),
+        row(M::POST, "/api/v1/projects/{project}/issues/{number}/move", MEMBER_WRITE, |fx, _| {
+            (fx.path("/issues/1/move"), Some(json!({"status": "in_progress"})))
+        }),
+        row(M::GET, "/api/v1/projects/{project}/board", READ, |fx, _| (fx.path("/board"), None)),
+        row(M::GET, "/api/v1/projects/{project}/backlog", READ, |fx, _| {
+            (fx.path("/backlog"), None)
+        }),
         row(
-            Method::GET,
-            "/api/v1/projects/{project}/issues/{number}/events",
-            [401, 404, 200, 200, 200, 200],
-            |fx, _| (fx.path("/issues/1/events"), None),
+            M::POST,
+            "/api/v1/projects/{project}/sprints",
+            [401, 404, 403, 403, 201, 201],
+            |fx, _| (fx.path("/sprints"), Some(json!({"name": "Next"}))),
         ),
-    ]
+        row(M::GET, "/api/v1/projects/{project}/sprints", READ, |fx, _| {
+            (fx.path("/sprints"), None)
+        }),
+        row(M::GET, "/api/v1/projects/{project}/sprints/{sprint_id}", READ, |fx, c| {
+            (fx.sprint(c, ""), None)
+        }),
+        row(
+            M::PATCH,
+            "/api/v1/projects/{project}/sprints/{sprint_id}",
+            MAINTAINER_WRITE,
+            |fx, c| (fx.sprint(c, ""), Some(json!({"goal": "Focus"}))),
+        ),
+        row(
+            M::DELETE,
+            "/api/v1/projects/{project}/sprints/{sprint_id}",
+            [401, 404, 403, 403, 204, 204],
+            |fx, c| (fx.sprint(c, ""), None),
+        ),
+        row(M::GET, "/api/v1/projects/{project}/sprints/{sprint_id}/board", READ, |fx, c| {
+            (fx.sprint(c, "/board"), None)
+        }),
+    ];
+    let mut start = row(
+        M::POST,
+        "/api/v1/projects/{project}/sprints/{sprint_id}/start",
+        MAINTAINER_WRITE,
+        |fx, c| (fx.sprint(c, "/start"), None),
+    );
+    start.setup = Setup::NoActiveSprint;
+    let mut complete = row(
+        M::POST,
+        "/api/v1/projects/{project}/sprints/{sprint_id}/complete",
+        MAINTAINER_WRITE,
+        |fx, c| (fx.sprint(c, "/complete"), None),
+    );
+    complete.setup = Setup::CallersSprintActive;
+    rows.extend([start, complete]);
+    rows
+}
+
+async fn prepare(app: &TestApp, fx: &Fixture, caller: Caller, setup: Setup) {
+    if setup == Setup::Nothing {
+        return;
+    }
+    sqlx::query(
+        "UPDATE sprints SET state = 'closed', completed_at = now()
+         WHERE state = 'active' AND project_id = (SELECT id FROM projects WHERE key = $1)",
+    )
+    .bind(&fx.key)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    if setup == Setup::CallersSprintActive {
+        sqlx::query("UPDATE sprints SET state = 'active', started_at = now() WHERE id = $1")
+            .bind(fx.sprints[Fixture::index(caller)])
+            .execute(&app.pool)
+            .await
+            .unwrap();
+    }
 }
 
 /// Every (method, template) of the API under `/api/v1/projects/{project}`.
@@ -270,6 +335,7 @@ async fn every_project_route_obeys_the_matrix(pool: PgPool) {
         let fx = Fixture::new(&app, &format!("P{index}")).await;
         for (caller, expected) in CALLERS.into_iter().zip(row.expect) {
             let (path, body) = (row.build)(&fx, caller);
+            prepare(&app, &fx, caller, row.setup).await;
             let before = app.snapshot().await;
             let mut request = app.request(row.method.clone(), &path);
             if let Some(token) = fx.token(caller) {

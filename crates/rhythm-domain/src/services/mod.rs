@@ -2,5 +2,7 @@
 //! rules that span entities, and calls the repositories; it never sees HTTP or SQL.
 
 pub mod auth;
+pub mod boards;
 pub mod issues;
 pub mod projects;
+pub mod sprints;

@@ -246,3 +246,15 @@ async fn search_vector_is_maintained_by_the_database(pool: PgPool) {
     .unwrap();
     assert_eq!(hits, vec![i]);
 }
+
+#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
+async fn the_sql_rank_of_a_position_is_the_domains(pool: PgPool) {
+    for position in [1_i64, 2, 9, 10, 15, 16, 255, 4096, 70_000, 1_000_000, 281_474_976_710_655] {
+        let sql: String = sqlx::query_scalar("SELECT rhythm_rank_for_position($1)")
+            .bind(position)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(sql, rhythm_domain::rank::for_position(position), "{position}");
+    }
+}

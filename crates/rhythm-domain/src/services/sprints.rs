@@ -1,0 +1,156 @@
+//! Scrum: sprints and their state machine `planned → active → closed`.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::board::Board;
+use crate::error::{DomainError, RepoError};
+use crate::issue::{IssueFilter, SprintFilter};
+use crate::pagination::{Page, PageRequest};
+use crate::policy::{Action, require};
+use crate::ports::{BoardRepository, ProjectRepository, SprintRepository};
+use crate::project::ProjectAccess;
+use crate::sprint::{
+    Completion, CompletionTarget, NewSprint, Sprint, SprintKey, SprintPatch, check_dates,
+};
+use crate::values::{ProjectRef, SprintState};
+
+pub struct SprintService {
+    sprints: Arc<dyn SprintRepository>,
+    projects: Arc<dyn ProjectRepository>,
+    boards: Arc<dyn BoardRepository>,
+}
+
+impl SprintService {
+    pub fn new(
+        sprints: Arc<dyn SprintRepository>,
+        projects: Arc<dyn ProjectRepository>,
+        boards: Arc<dyn BoardRepository>,
+    ) -> Self {
+        Self { sprints, projects, boards }
+    }
+
+    async fn authorize(
+        &self,
+        user: Uuid,
+        project: &ProjectRef,
+        action: Action,
+    ) -> Result<ProjectAccess, DomainError> {
+        let access = self.projects.access(project, user).await?;
+        require(access.map(|a| a.role), action)?;
+        access.ok_or(DomainError::NotFound)
+    }
+
+    /// The sprint, checked against `action`.
+    async fn sprint(
+        &self,
+        user: Uuid,
+        project: &ProjectRef,
+        sprint_id: Uuid,
+        action: Action,
+    ) -> Result<Sprint, DomainError> {
+        let access = self.authorize(user, project, action).await?;
+        self.sprints.find(access.project_id, sprint_id).await?.ok_or(DomainError::NotFound)
+    }
+
+    pub async fn create(
+        &self,
+        user: Uuid,
+        project: &ProjectRef,
+        sprint: NewSprint,
+    ) -> Result<Sprint, DomainError> {
+        let access = self.authorize(user, project, Action::ManageSprints).await?;
+        Ok(self.sprints.create(access.project_id, &sprint).await?)
+    }
+
+    pub async fn list(
+        &self,
+        user: Uuid,
+        project: &ProjectRef,
+        state: Option<SprintState>,
+        page: &PageRequest<SprintKey>,
+    ) -> Result<Page<Sprint, SprintKey>, DomainError> {
+        let access = self.authorize(user, project, Action::Read).await?;
+        Ok(self.sprints.list(access.project_id, state, page).await?)
+    }
+
+    pub async fn get(
+        &self,
+        user: Uuid,
+        project: &ProjectRef,
+        sprint_id: Uuid,
+    ) -> Result<Sprint, DomainError> {
+        self.sprint(user, project, sprint_id, Action::Read).await
+    }
+
+    /// Applies `patch`; the resulting dates must be in order.
+    pub async fn update(
+        &self,
+        user: Uuid,
+        project: &ProjectRef,
+        sprint_id: Uuid,
+        patch: SprintPatch,
+    ) -> Result<Sprint, DomainError> {
+        let current = self.sprint(user, project, sprint_id, Action::ManageSprints).await?;
+        let starts_on = patch.starts_on.unwrap_or(current.starts_on);
+        let ends_on = patch.ends_on.unwrap_or(current.ends_on);
+        check_dates(starts_on, ends_on).map_err(|e| DomainError::invalid("ends_on", e.0))?;
+        Ok(self.sprints.update(current.project_id, sprint_id, &patch).await?)
+    }
+
+    pub async fn start(
+        &self,
+        user: Uuid,
+        project: &ProjectRef,
+        sprint_id: Uuid,
+    ) -> Result<Sprint, DomainError> {
+        let sprint = self.sprint(user, project, sprint_id, Action::ManageSprints).await?;
+        Ok(self.sprints.start(sprint.project_id, sprint_id).await?)
+    }
+
+    /// Closes the active sprint; its unfinished issues go to `target`.
+    pub async fn complete(
+        &self,
+        user: Uuid,
+        project: &ProjectRef,
+        sprint_id: Uuid,
+        target: CompletionTarget,
+    ) -> Result<Completion, DomainError> {
+        let sprint = self.sprint(user, project, sprint_id, Action::ManageSprints).await?;
+        match self.sprints.complete(sprint.project_id, sprint_id, target, user).await {
+            // The sprint exists, so a missing row is the target.
+            Err(RepoError::NotFound) => Err(DomainError::invalid(
+                "move_open_issues_to",
+                "must be `backlog` or a planned sprint of this project",
+            )),
+            other => Ok(other?),
+        }
+    }
+
+    pub async fn delete(
+        &self,
+        user: Uuid,
+        project: &ProjectRef,
+        sprint_id: Uuid,
+    ) -> Result<(), DomainError> {
+        let sprint = self.sprint(user, project, sprint_id, Action::ManageSprints).await?;
+        Ok(self.sprints.delete(sprint.project_id, sprint_id, user).await?)
+    }
+
+    /// The Kanban board of the sprint's issues.
+    pub async fn board(
+        &self,
+        user: Uuid,
+        project: &ProjectRef,
+        sprint_id: Uuid,
+        mut filter: IssueFilter,
+        per_column: u32,
+    ) -> Result<Board, DomainError> {
+        let sprint = self.get(user, project, sprint_id).await?;
+        filter.sprint = Some(SprintFilter::Sprint(sprint.id));
+        let found = self.boards.board(project, user, &filter, per_column).await?;
+        require(found.as_ref().map(|s| s.access.role), Action::Read)?;
+        found.map(|s| s.value).ok_or(DomainError::NotFound)
+    }
+}
