@@ -29,6 +29,7 @@ use crate::error::{PROBLEM_JSON, Problem, ProblemField};
         (name = "issues", description = "Issues, their history and the filtered listing"),
         (name = "boards", description = "Kanban board, board moves and the backlog"),
         (name = "sprints", description = "Scrum sprints and sprint boards"),
+        (name = "search", description = "Full-text search"),
     )
 )]
 pub struct ApiDoc;

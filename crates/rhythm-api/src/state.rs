@@ -4,13 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rhythm_domain::ports::{
-    BoardRepository, IssueRepository, MemberRepository, ProjectRepository, SessionRepository,
-    SprintRepository, StoreHealth, UserRepository,
+    BoardRepository, IssueRepository, MemberRepository, ProjectRepository, SearchRepository,
+    SessionRepository, SprintRepository, StoreHealth, UserRepository,
 };
 use rhythm_domain::services::auth::{AuthService, AuthSettings};
 use rhythm_domain::services::boards::BoardService;
 use rhythm_domain::services::issues::IssueService;
 use rhythm_domain::services::projects::ProjectService;
+use rhythm_domain::services::search::SearchService;
 use rhythm_domain::services::sprints::SprintService;
 
 use crate::auth::password::Argon2Hasher;
@@ -81,6 +82,7 @@ pub struct AppState {
     pub issues: Arc<IssueService>,
     pub boards: Arc<BoardService>,
     pub sprints: Arc<SprintService>,
+    pub search: Arc<SearchService>,
     pub tokens: Arc<JwtTokens>,
     pub auth_limits: Arc<AuthRateLimiter>,
     pub http: Arc<HttpSettings>,
@@ -98,6 +100,7 @@ pub trait Store:
     + IssueRepository
     + SprintRepository
     + BoardRepository
+    + SearchRepository
     + Clone
     + 'static
 {
@@ -111,6 +114,7 @@ impl<T> Store for T where
         + IssueRepository
         + SprintRepository
         + BoardRepository
+        + SearchRepository
         + Clone
         + 'static
 {
@@ -137,6 +141,7 @@ impl AppState {
         let projects = ProjectService::new(store.clone(), store.clone(), store.clone());
         let issues = IssueService::new(store.clone(), store.clone());
         let boards = BoardService::new(store.clone(), store.clone());
+        let search = SearchService::new(store.clone());
         let sprints = SprintService::new(store.clone(), store.clone(), store.clone());
         Ok(Self {
             health: store,
@@ -145,6 +150,7 @@ impl AppState {
             issues: Arc::new(issues),
             boards: Arc::new(boards),
             sprints: Arc::new(sprints),
+            search: Arc::new(search),
             tokens,
             auth_limits: Arc::new(AuthRateLimiter::new(settings.auth.rate_per_min)),
             http: Arc::new(settings.http),

@@ -197,6 +197,8 @@ pub struct IssueFilter {
     pub reporter: Option<Uuid>,
     pub sprint: Option<SprintFilter>,
     pub updated_since: Option<OffsetDateTime>,
+    /// Full-text: only issues matching this query.
+    pub text: Option<crate::search::SearchQuery>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ pub mod policy;
 pub mod ports;
 pub mod project;
 pub mod rank;
+pub mod search;
 pub mod services;
 pub mod sprint;
 pub mod user;

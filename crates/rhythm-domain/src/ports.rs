@@ -19,6 +19,7 @@ use crate::project::{
     Member, MemberKey, MembershipChange, NewProject, Project, ProjectAccess, ProjectPatch,
     ProjectWithRole, Scoped,
 };
+use crate::search::{Hit, HitKey};
 use crate::sprint::{Completion, CompletionTarget, NewSprint, Sprint, SprintKey, SprintPatch};
 use crate::user::{
     AccessToken, NewRefreshToken, NewUser, RefreshSecret, Rotation, TokenHash, User,
@@ -313,4 +314,22 @@ pub trait BoardRepository: Send + Sync {
     /// status, a version bump and a `moved` event, atomically. Moves within a project are
     /// serialized, so concurrent moves into one spot still give distinct ranks.
     async fn move_issue(&self, mv: &Move) -> Result<MoveOutcome, RepoError>;
+}
+
+/// Full-text search.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait SearchRepository: Send + Sync {
+    /// Live issues matching `filter` (whose `text` is set), best match first, among the live
+    /// projects `user` is a member of — or only in `project`. An issue whose key is the
+    /// whole query comes first. `None` when `project` is given and the caller may not see
+    /// it. Results of a walk through the pages stay stable: issues created after the first
+    /// page are left out of later pages.
+    async fn search(
+        &self,
+        user: Uuid,
+        project: Option<ProjectRef>,
+        filter: &IssueFilter,
+        page: &PageRequest<HitKey>,
+    ) -> Result<Option<Page<Hit, HitKey>>, RepoError>;
 }

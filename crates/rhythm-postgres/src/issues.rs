@@ -484,6 +484,10 @@ pub(crate) fn push_filters(qb: &mut QueryBuilder<Postgres>, filter: &IssueFilter
         qb.push(" AND i.updated_at >= ");
         qb.push_bind(since);
     }
+    if let Some(text) = &filter.text {
+        qb.push(" AND i.search @@ ");
+        crate::search::push_tsquery(qb, text);
+    }
 }
 
 fn sort_column(field: IssueSortField) -> &'static str {

@@ -10,6 +10,7 @@ mod health;
 mod issues;
 mod pool;
 mod projects;
+mod search;
 mod sprints;
 mod users;
 

@@ -46,6 +46,8 @@ pub fn connect_lazy(database_url: &str, settings: &PoolSettings) -> Result<PgPoo
             ("statement_timeout", statement_timeout_ms.as_str()),
             // A transaction left open by a bug must not hold locks forever.
             ("idle_in_transaction_session_timeout", "60000"),
+            // Text search reports stop-word-only queries as NOTICEs; they are expected.
+            ("client_min_messages", "warning"),
         ])
         .log_statements(LevelFilter::Trace)
         .log_slow_statements(LevelFilter::Warn, settings.slow_statement_threshold);

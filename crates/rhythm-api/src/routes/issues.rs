@@ -469,7 +469,9 @@ pub struct IssueListQuery {
     pub reporter: Option<String>,
     /// A sprint id, `none` (backlog) or `active`.
     pub sprint: Option<String>,
-    /// Full-text search within the project.
+    /// Full-text search within the project (syntax as on `/api/v1/search`); without `sort`
+    /// the best matches come first.
+    #[param(max_length = 256)]
     pub q: Option<String>,
     /// Only issues updated at or after this time (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
@@ -544,6 +546,7 @@ impl IssueListQuery {
             reporter,
             sprint,
             updated_since,
+            text: self.q.as_deref().map(crate::routes::search::parse_text).transpose()?,
         })
     }
 
@@ -593,6 +596,15 @@ pub async fn list_issues(
 ) -> ApiResult<Json<PageDto<IssueDto>>> {
     let project = project_ref(&project)?;
     let filter = query.filter(user.id)?;
+    // With `q` and no sort: best match first, a walk over ranked results.
+    if let (Some(q), None) = (query.q.as_deref(), query.sort.as_deref()) {
+        let scope = crate::routes::search::search_scope("issues:relevance", q);
+        let limit = parse_limit(query.limit.as_deref())?;
+        let after = query.cursor.as_deref().map(|c| decode_cursor(&scope, c)).transpose()?;
+        let request = rhythm_domain::pagination::PageRequest { limit, after };
+        let hits = state.search.search(user.id, Some(project), &filter, &request).await?;
+        return Ok(Json(PageDto::from_page(hits, &scope, |hit| IssueDto::from(hit.issue))));
+    }
     let sort = query.sort()?;
     let page = query.page(sort)?;
     let issues = state.issues.list(user.id, &project, &filter, sort, &page).await?;

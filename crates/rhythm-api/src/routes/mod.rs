@@ -8,6 +8,7 @@ pub mod boards;
 pub mod health;
 pub mod issues;
 pub mod projects;
+pub mod search;
 pub mod sprints;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -43,4 +44,5 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(sprints::start_sprint))
         .routes(routes!(sprints::complete_sprint))
         .routes(routes!(sprints::sprint_board))
+        .routes(routes!(search::search))
 }

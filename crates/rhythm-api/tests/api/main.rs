@@ -9,5 +9,6 @@ mod foundation;
 mod issues;
 mod permissions;
 mod projects;
+mod search;
 mod sprints;
 mod support;

@@ -5,4 +5,5 @@ pub mod auth;
 pub mod boards;
 pub mod issues;
 pub mod projects;
+pub mod search;
 pub mod sprints;

@@ -1,0 +1,255 @@
+//! Full-text search on the `issues.search` tsvector (title weight A, description weight B),
+//! GIN-indexed and maintained by the database, so results follow every write, deletion and
+//! membership change at once.
+//!
+//! User text becomes a tsquery through `plainto_tsquery`, `phraseto_tsquery` and, for the
+//! prefix term, `to_tsquery` on a word cleaned down to letters and digits: none of them can
+//! raise an error, whatever the input.
+//!
+//! Ranking every match of a common word is what makes full-text search slow; here only a
+//! bounded set of candidates is ranked (see [`CANDIDATES`]).
+
+use async_trait::async_trait;
+use rhythm_domain::RepoError;
+use rhythm_domain::issue::IssueFilter;
+use rhythm_domain::pagination::{Page, PageRequest};
+use rhythm_domain::ports::SearchRepository;
+use rhythm_domain::search::{Hit, HitKey, SearchQuery, TermKind};
+use rhythm_domain::values::ProjectRef;
+use sqlx::{Postgres, QueryBuilder, Row};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::PgStore;
+use crate::error::map_err;
+use crate::issues::{issue_from_row, push_filters};
+use crate::projects::project_ref_binds;
+
+/// How many matching issues are ranked per query. Up to this many matches, ranking is
+/// exact; beyond it, the best of the most recently created matches are returned.
+pub const CANDIDATES: i64 = 1000;
+
+/// The score of an issue whose key is the whole query: above any text match.
+const KEY_MATCH_SCORE: f32 = 100.0;
+
+/// Sentinels around highlighted words; HTML-escaping happens after, then they become `<mark>`.
+const MARK_START: char = '\u{E000}';
+const MARK_END: char = '\u{E001}';
+
+/// Appends the tsquery for `query` (an expression of type tsquery).
+pub(crate) fn push_tsquery(qb: &mut QueryBuilder<Postgres>, query: &SearchQuery) {
+    if query.groups.is_empty() {
+        qb.push("''::tsquery");
+        return;
+    }
+    qb.push("(");
+    for (g, group) in query.groups.iter().enumerate() {
+        if g > 0 {
+            qb.push(" && ");
+        }
+        qb.push("(");
+        for (t, term) in group.iter().enumerate() {
+            if t > 0 {
+                qb.push(" || ");
+            }
+            if term.negated {
+                qb.push("!!");
+            }
+            match &term.kind {
+                TermKind::Word(word) => {
+                    qb.push("plainto_tsquery('english', ");
+                    qb.push_bind(word.clone());
+                }
+                TermKind::Phrase(phrase) => {
+                    qb.push("phraseto_tsquery('english', ");
+                    qb.push_bind(phrase.clone());
+                }
+                TermKind::Prefix(word) => {
+                    // `word` holds letters and digits only (the parser guarantees it).
+                    qb.push("to_tsquery('english', ");
+                    qb.push_bind(format!("{word}:*"));
+                }
+            }
+            qb.push(")");
+        }
+        qb.push(")");
+    }
+    qb.push(")");
+}
+
+/// HTML-escapes a headline and turns the sentinels into `<mark>` tags.
+fn highlight(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len() + 16);
+    for c in raw.chars() {
+        match c {
+            MARK_START => out.push_str("<mark>"),
+            MARK_END => out.push_str("</mark>"),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn decode_err(e: sqlx::Error) -> RepoError {
+    RepoError::Internal(format!("decoding a search hit: {e}"))
+}
+
+#[async_trait]
+impl SearchRepository for PgStore {
+    #[tracing::instrument(skip_all, fields(scoped = project.is_some()))]
+    async fn search(
+        &self,
+        user: Uuid,
+        project: Option<ProjectRef>,
+        filter: &IssueFilter,
+        page: &PageRequest<HitKey>,
+    ) -> Result<Option<Page<Hit, HitKey>>, RepoError> {
+        let empty = SearchQuery { groups: Vec::new(), key: None };
+        let query = filter.text.as_ref().unwrap_or(&empty);
+        // The text condition is written out below, once.
+        let filter = &IssueFilter { text: None, ..filter.clone() };
+        // The walk's snapshot: later pages leave out issues created after the first one.
+        let as_of = page.after.as_ref().map_or_else(OffsetDateTime::now_utc, |k| k.as_of);
+        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("WITH q AS (SELECT ");
+        push_tsquery(&mut qb, query);
+        qb.push(
+            " AS query), scope AS (
+                 SELECT p.id AS project_id, p.key AS project_key
+                 FROM project_members m JOIN projects p ON p.id = m.project_id
+                 WHERE m.user_id = ",
+        );
+        qb.push_bind(user);
+        qb.push(" AND p.archived_at IS NULL");
+        if let Some(project) = &project {
+            let (id, key) = project_ref_binds(project);
+            qb.push(" AND p.id = COALESCE(");
+            qb.push_bind(id);
+            qb.push("::uuid, (SELECT id FROM projects WHERE key = ");
+            qb.push_bind(key.map(str::to_owned));
+            qb.push("))");
+        }
+        // Text matches, bounded: the candidates to rank.
+        qb.push(
+            "), matches AS (
+                 SELECT i.id FROM issues i, q
+                 WHERE i.project_id IN (SELECT project_id FROM scope)
+                   AND numnode(q.query) > 0 AND i.search @@ q.query AND i.created_at <= ",
+        );
+        qb.push_bind(as_of);
+        push_filters(&mut qb, filter);
+        qb.push(" ORDER BY i.created_at DESC LIMIT ");
+        qb.push_bind(CANDIDATES);
+        qb.push("), key_match AS (SELECT i.id FROM issues i JOIN scope s ON s.project_id = i.project_id WHERE ");
+        match &query.key {
+            Some((key, number)) => {
+                qb.push("s.project_key = ");
+                qb.push_bind(key.as_str().to_owned());
+                qb.push(" AND i.number = ");
+                qb.push_bind(*number);
+                qb.push(" AND i.created_at <= ");
+                qb.push_bind(as_of);
+                push_filters(&mut qb, filter);
+            }
+            None => {
+                qb.push("false");
+            }
+        }
+        qb.push("), ranked AS (SELECT ");
+        qb.push(crate::issues::issue_columns!());
+        qb.push(
+            ", s.project_key,
+                        CASE WHEN i.id IN (SELECT id FROM key_match) THEN ",
+        );
+        qb.push_bind(KEY_MATCH_SCORE);
+        qb.push(
+            "::real ELSE ts_rank(i.search, q.query)::real END AS score
+                 FROM (SELECT id FROM matches UNION SELECT id FROM key_match) c
+                 JOIN issues i ON i.id = c.id
+                 JOIN scope s ON s.project_id = i.project_id
+                 CROSS JOIN q
+             )
+             SELECT v.visible, r.*,
+                    ts_headline('english', r.title, q.query, ",
+        );
+        qb.push_bind(format!("StartSel={MARK_START}, StopSel={MARK_END}, HighlightAll=true"));
+        qb.push(") AS title_highlight, ts_headline('english', r.description, q.query, ");
+        qb.push_bind(format!(
+            "StartSel={MARK_START}, StopSel={MARK_END}, MaxFragments=2, MaxWords=20, MinWords=8"
+        ));
+        qb.push(
+            ") AS description_highlight
+             FROM (SELECT count(*) AS visible FROM scope) v
+             CROSS JOIN q
+             LEFT JOIN LATERAL (SELECT * FROM ranked r",
+        );
+        if let Some(after) = &page.after {
+            qb.push(" WHERE (r.score, r.created_at, r.id) < (");
+            qb.push_bind(after.score);
+            qb.push("::real, ");
+            qb.push_bind(after.created_at);
+            qb.push(", ");
+            qb.push_bind(after.id);
+            qb.push(")");
+        }
+        qb.push(" ORDER BY r.score DESC, r.created_at DESC, r.id DESC LIMIT ");
+        qb.push_bind(page.limit.probe());
+        qb.push(") r ON true ORDER BY r.score DESC, r.created_at DESC, r.id DESC");
+
+        // Not a named prepared statement: plans must fit each query's actual terms and
+        // scope, not a generic plan made for the first few.
+        let rows = qb.build().persistent(false).fetch_all(&self.pool).await.map_err(map_err)?;
+        let visible: i64 = match rows.first() {
+            Some(row) => row.try_get("visible").map_err(decode_err)?,
+            None => 0,
+        };
+        if project.is_some() && visible == 0 {
+            return Ok(None);
+        }
+        let mut hits = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let Some(project_key) =
+                row.try_get::<Option<String>, _>("project_key").map_err(decode_err)?
+            else {
+                continue;
+            };
+            let Some(issue) = issue_from_row(row, &project_key)? else {
+                continue;
+            };
+            let title: Option<String> = row.try_get("title_highlight").map_err(decode_err)?;
+            let description: Option<String> =
+                row.try_get("description_highlight").map_err(decode_err)?;
+            hits.push(Hit {
+                score: row.try_get("score").map_err(decode_err)?,
+                title_highlight: highlight(title.as_deref().unwrap_or_default()),
+                description_highlight: highlight(description.as_deref().unwrap_or_default()),
+                project_key,
+                issue,
+            });
+        }
+        Ok(Some(Page::from_probe(hits, page.limit, |hit| HitKey {
+            score: hit.score,
+            created_at: hit.issue.created_at,
+            id: hit.issue.id,
+            as_of,
+        })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn highlights_escape_everything_but_the_marks() {
+        let raw = format!("<b>{MARK_START}deploy{MARK_END}</b> & \"quotes\" 'too'");
+        assert_eq!(
+            highlight(&raw),
+            "&lt;b&gt;<mark>deploy</mark>&lt;/b&gt; &amp; &quot;quotes&quot; &#39;too&#39;"
+        );
+    }
+}
