@@ -16,6 +16,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
 use crate::routes;
@@ -28,9 +29,15 @@ pub fn router(state: AppState) -> Router {
     with_middleware(routes(), state)
 }
 
-/// Every route of the API, without middleware.
+/// Where the interactive API page lives. Its assets are compiled into the binary: the
+/// page works without internet access.
+pub const DOCS_PATH: &str = "/docs";
+
+/// Every route of the API, and the docs page, without middleware.
 pub fn routes() -> Router<AppState> {
-    routes::api().split_for_parts().0
+    let docs =
+        SwaggerUi::new(DOCS_PATH).config(utoipa_swagger_ui::Config::new(["/api/v1/openapi.json"]));
+    routes::api().split_for_parts().0.merge(docs)
 }
 
 /// The OpenAPI document of every route.
@@ -54,6 +61,7 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
                         .make_span_with(request_span)
                         .on_response(DefaultOnResponse::new().level(Level::INFO)),
                 )
+                .layer(middleware::from_fn(crate::metrics::track))
                 .layer(CatchPanicLayer::custom(panic_response))
                 .layer(middleware::from_fn(problem_for_bare_errors))
                 .layer(middleware::from_fn_with_state(state.clone(), request_timeout))

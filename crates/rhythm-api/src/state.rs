@@ -88,6 +88,7 @@ pub struct AppState {
     pub http: Arc<HttpSettings>,
     /// The OpenAPI document, serialized once.
     pub openapi_json: Arc<str>,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 /// Every port a storage adapter must implement for Rhythm to run on it.
@@ -154,6 +155,7 @@ impl AppState {
             tokens,
             auth_limits: Arc::new(AuthRateLimiter::new(settings.auth.rate_per_min)),
             http: Arc::new(settings.http),
+            metrics: crate::metrics::handle()?,
             openapi_json: crate::app::openapi()
                 .to_json()
                 .map_err(|e| format!("serializing the OpenAPI document: {e}"))?

@@ -34,6 +34,20 @@ pub trait StoreHealth: Send + Sync {
     /// `Ok` when a trivial query round-trips; `Unavailable` when the store cannot be reached
     /// (down, no free connection within the acquire timeout).
     async fn ping(&self) -> Result<(), RepoError>;
+
+    /// The store's connections right now, for metrics.
+    fn connections(&self) -> ConnectionStats;
+}
+
+/// A connection pool's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConnectionStats {
+    /// Open connections, busy or idle.
+    pub open: u32,
+    /// Open connections waiting for work.
+    pub idle: u32,
+    /// The most the pool will open.
+    pub max: u32,
 }
 
 /// Accounts.

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use rhythm_domain::RepoError;
-use rhythm_domain::ports::StoreHealth;
+use rhythm_domain::ports::{ConnectionStats, StoreHealth};
 
 use crate::PgStore;
 use crate::error::map_err;
@@ -13,5 +13,14 @@ impl StoreHealth for PgStore {
     async fn ping(&self) -> Result<(), RepoError> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
         Ok(())
+    }
+
+    fn connections(&self) -> ConnectionStats {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        ConnectionStats {
+            open: self.pool.size(),
+            idle,
+            max: self.pool.options().get_max_connections(),
+        }
     }
 }

@@ -7,6 +7,7 @@ mod auth;
 mod boards;
 mod foundation;
 mod issues;
+mod openapi;
 mod permissions;
 mod projects;
 mod search;

@@ -37,6 +37,26 @@ impl TestApp {
         Self::with_routes(pool, Router::new(), settings)
     }
 
+    /// The real routes, under the real middleware and `layer` on top.
+    pub fn with_outer_layer<L>(pool: PgPool, layer: L) -> Self
+    where
+        L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+        L::Service: tower::Service<axum::http::Request<Body>, Error = std::convert::Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as tower::Service<axum::http::Request<Body>>>::Response:
+            axum::response::IntoResponse + 'static,
+        <L::Service as tower::Service<axum::http::Request<Body>>>::Future: Send + 'static,
+    {
+        let state = AppState::new(PgStore::new(pool.clone()), test_settings()).unwrap();
+        let router = rhythm_api::app::with_middleware(rhythm_api::app::routes(), state)
+            .layer(layer)
+            .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+        Self { router, pool }
+    }
+
     /// The real routes plus `extra` ones, under the real middleware.
     pub fn with_routes(pool: PgPool, extra: Router<AppState>, settings: Settings) -> Self {
         let state = AppState::new(PgStore::new(pool.clone()), settings).unwrap();
