@@ -4,12 +4,14 @@
 //! - `migrate`  apply migrations to `DATABASE_URL` (default: the local `rhythm` database)
 //! - `test`     the whole suite: format check, clippy `-D warnings`, every test on PostgreSQL
 //! - `chaos`    break PostgreSQL under a running server; check clean 503s and self-recovery
+//! - `conformance` fuzz the API against its OpenAPI document with schemathesis
 //! - `ci`       what `.ci/run` runs: `test` plus the harness smoke checks
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod chaos;
 mod cluster;
+mod conformance;
 mod db;
 mod server;
 
@@ -43,6 +45,13 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         fault_secs: u64,
     },
+    /// Fuzz the running API against its OpenAPI document with schemathesis (installed from
+    /// PyPI into target/conformance-venv).
+    Conformance {
+        /// Time budget of the fuzzing, in seconds.
+        #[arg(long, default_value_t = 120)]
+        max_time: u64,
+    },
     /// Everything CI checks.
     Ci,
 }
@@ -72,10 +81,15 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Test => test(&sh, &runtime)?,
         Command::Chaos { fault_secs } => chaos::run(&sh, &chaos::Options { fault_secs })?,
+        Command::Conformance { max_time } => {
+            conformance::run(&sh, &runtime, &conformance::Options { max_time_secs: max_time })?;
+        }
         Command::Ci => {
             test(&sh, &runtime)?;
             step("chaos (short)");
             chaos::run(&sh, &chaos::Options { fault_secs: 3 })?;
+            step("conformance (schemathesis)");
+            conformance::run(&sh, &runtime, &conformance::Options { max_time_secs: 120 })?;
             eprintln!("ci: all checks passed");
         }
     }

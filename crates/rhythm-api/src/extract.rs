@@ -30,6 +30,9 @@ where
         _state: &S,
     ) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        if query.contains("%00") {
+            return Err(ApiError::invalid_query("query values must not contain NUL characters"));
+        }
         serde_urlencoded::from_str(query)
             .map(ApiQuery)
             .map_err(|e| ApiError::invalid_query(format!("invalid query string: {e}")))
@@ -69,8 +72,42 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
     })
 }
 
-/// Parses JSON, turning serde's complaint into a field error where it is about one field.
+/// Whether JSON text holds a NUL character (`\u0000` not itself escaped): PostgreSQL text
+/// cannot store one, so it is refused at the door.
+fn contains_nul_escape(bytes: &[u8]) -> bool {
+    let mut backslashes = 0usize;
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'\\' {
+            backslashes += 1;
+            continue;
+        }
+        if backslashes % 2 == 1 && bytes[i..].starts_with(b"u0000") {
+            return true;
+        }
+        backslashes = 0;
+    }
+    false
+}
+
+/// Parses a JSON object, turning serde's complaint into a field error where it is about
+/// one field. Every request body of the API is an object: serde would also fill a struct
+/// from an array, which is refused here.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        let syntax_ok = serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+        return Err(if syntax_ok {
+            ApiError::validation(vec![FieldError::new("body", "must be a JSON object")])
+        } else {
+            ApiError::bad_request("malformed JSON")
+        });
+    }
+    if contains_nul_escape(bytes) {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "body",
+            "text must not contain NUL characters",
+        )]));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -217,6 +254,30 @@ mod tests {
         );
         let err = parse_json::<Body>(b"{\"title\": \"x\", \"version\": 3}").unwrap_err();
         assert_eq!(errors_of(err), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed".into()));
+    }
+
+    #[test]
+    fn only_objects_are_bodies() {
+        for body in [&b"[null, null]"[..], b"\"text\"", b"42", b"null", b" [1]"] {
+            let err = parse_json::<Body>(body).unwrap_err();
+            assert_eq!(
+                err.status(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert_eq!(parse_json::<Body>(b"[").unwrap_err().status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn nul_characters_are_refused_but_escaped_backslashes_are_text() {
+        assert!(contains_nul_escape(b"{\"t\": \"\\u0000\"}"));
+        assert!(!contains_nul_escape(b"{\"t\": \"\\\\u0000\"}"));
+        assert!(contains_nul_escape(b"{\"t\": \"\\\\\\u0000\"}"));
+        assert!(!contains_nul_escape(b"{\"t\": \"u0000\"}"));
+        let err = parse_json::<Body>(b"{\"title\": \"x\\u0000\"}").unwrap_err();
+        assert_eq!(err.status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3 to 254 characters with one `@`; unique regardless of case, stored as given.
-    #[schema(value_type = String, min_length = 3, max_length = 254)]
+    #[schema(value_type = String, min_length = 3, max_length = 254, pattern = "^[^@\\s]+@[^@\\s]+$")]
     email: Option<String>,
     /// 1 to 100 characters after trimming.
     #[schema(value_type = String, min_length = 1, max_length = 100)]

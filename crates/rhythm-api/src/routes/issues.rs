@@ -587,7 +587,10 @@ pub fn issues_scope(sort: IssueSort) -> String {
 /// Issues of a project, filtered and sorted, keyset-paginated.
 #[utoipa::path(get, path = "/api/v1/projects/{project}/issues", tag = "issues",
     params(("project" = String, Path, description = "Project id or key"), IssueListQuery),
-    responses((status = 200, description = "A page of issues", body = PageDto<IssueDto>)))]
+    responses(
+        (status = 200, description = "A page of issues", body = PageDto<IssueDto>),
+        (status = 422, description = "`q` is too long", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn list_issues(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -119,6 +119,27 @@ async fn json_bodies_are_checked_in_one_shape(pool: PgPool) {
     let body = wrong_type.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(body["errors"][0]["field"], "title");
 
+    // Found by schemathesis: an array filled the struct by position; a NUL reached the
+    // database.
+    let array =
+        app.post("/test/echo").raw_body(Some("application/json"), "[\"hi\", null]").send().await;
+    let body = array.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(body["errors"][0]["field"], "body");
+    let nul = app
+        .post("/test/echo")
+        .raw_body(Some("application/json"), "{\"title\": \"a\\u0000b\"}")
+        .send()
+        .await;
+    nul.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let nul_login = app
+        .post("/api/v1/auth/login")
+        .raw_body(Some("application/json"), "{\"email\": \"a\\u0000@b.c\", \"password\": \"x\"}")
+        .send()
+        .await;
+    nul_login.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let nul_query = app.get("/api/v1/search?q=a%00b").send().await;
+    assert_eq!(nul_query.status, StatusCode::UNAUTHORIZED, "auth is checked first");
+
     let missing = app.post("/test/echo").json(&json!({})).send().await;
     let body = missing.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(body["errors"], json!([{"field": "title", "message": "is required"}]));

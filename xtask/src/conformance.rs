@@ -1,0 +1,142 @@
+//! `cargo xtask conformance`: fuzzes the running API against its own OpenAPI document with
+//! schemathesis (installed from PyPI into a virtual environment under `target/`).
+//!
+//! The server runs on a fresh database with a registered user and a project `RHY` with a
+//! few issues and a sprint, and schemathesis calls every operation with that user's token.
+//! Any failed check fails the run.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use sqlx::migrate::MigrateDatabase;
+use xshell::{Shell, cmd};
+
+use crate::db;
+use crate::server::{RhythmProcess, build_rhythm};
+
+/// Pinned so a new release cannot break CI without a change here.
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
+                      response_schema_conformance,negative_data_rejection";
+
+pub struct Options {
+    pub max_time_secs: u64,
+}
+
+/// Creates the virtual environment and installs schemathesis unless already there.
+fn schemathesis(sh: &Shell, target: &Path) -> anyhow::Result<PathBuf> {
+    let venv = target.join("conformance-venv");
+    let st = venv.join("bin").join("st");
+    let installed = st.exists()
+        && cmd!(sh, "{st} --version")
+            .quiet()
+            .read()
+            .map(|v| SCHEMATHESIS.ends_with(v.split_whitespace().last().unwrap_or("")))
+            .unwrap_or(false);
+    if !installed {
+        eprintln!("installing {SCHEMATHESIS} into {}", venv.display());
+        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+        cmd!(sh, "{python} -m venv {venv}")
+            .run()
+            .context("python3 with the venv module is needed for the conformance run")?;
+        let pip = venv.join("bin").join("pip");
+        cmd!(sh, "{pip} install --quiet --disable-pip-version-check {SCHEMATHESIS}").run()?;
+    }
+    Ok(st)
+}
+
+/// Registers the fuzzing user and gives it a project with some content.
+async fn seed(base: &str) -> anyhow::Result<String> {
+    let client = reqwest::Client::new();
+    let post = |path: &str, token: Option<&str>, body: Value| {
+        let mut req = client.post(format!("{base}{path}")).json(&body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send()
+    };
+    let session: Value = post(
+        "/api/v1/auth/register",
+        None,
+        json!({"email": "fuzz@conformance.test", "name": "Fuzz", "password": "conformance-pass"}),
+    )
+    .await?
+    .error_for_status()?
+    .json()
+    .await?;
+    let token = session["access_token"].as_str().context("no access token")?.to_owned();
+    post("/api/v1/projects", Some(&token), json!({"key": "RHY", "name": "Rhythm"}))
+        .await?
+        .error_for_status()?;
+    let sprint: Value =
+        post("/api/v1/projects/RHY/sprints", Some(&token), json!({"name": "Sprint 1"}))
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+    for (i, title) in ["Deploy the API", "Login page crashes", "Dark mode"].iter().enumerate() {
+        let body = if i == 0 {
+            json!({"title": title, "sprint_id": sprint["id"]})
+        } else {
+            json!({"title": title})
+        };
+        post("/api/v1/projects/RHY/issues", Some(&token), body).await?.error_for_status()?;
+    }
+    Ok(token)
+}
+
+pub fn run(sh: &Shell, runtime: &tokio::runtime::Runtime, options: &Options) -> anyhow::Result<()> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| sh.current_dir().join("target"), PathBuf::from);
+    let st = schemathesis(sh, &target)?;
+    let binary = build_rhythm(sh, false)?;
+
+    let server_url = db::url_or_default("postgres");
+    let database = format!("rhythm_conformance_{}", std::process::id());
+    let base_url =
+        server_url.rsplit_once('/').map_or(server_url.as_str(), |(base, _)| base).to_owned();
+    let url = format!("{base_url}/{database}");
+    runtime.block_on(async {
+        db::ensure_reachable(&url).await?;
+        sqlx::Postgres::create_database(&url).await.context("creating the conformance database")
+    })?;
+    let outcome = fuzz(sh, runtime, &st, &binary, &url, &target, options);
+    runtime.block_on(sqlx::Postgres::force_drop_database(&url)).ok();
+    outcome
+}
+
+fn fuzz(
+    sh: &Shell,
+    runtime: &tokio::runtime::Runtime,
+    st: &Path,
+    binary: &Path,
+    database_url: &str,
+    target: &Path,
+    options: &Options,
+) -> anyhow::Result<()> {
+    let log = target.join("conformance-rhythm.log");
+    let env = [("RHYTHM_AUTH_RATE_PER_MIN", "0".to_owned()), ("RUST_LOG", "warn".to_owned())];
+    let rhythm = RhythmProcess::start(binary, database_url, &env, log)?;
+    let base = rhythm.base_url.clone();
+    let token = runtime.block_on(seed(&base))?;
+    let schema = format!("{base}/api/v1/openapi.json");
+    let header = format!("Authorization: Bearer {token}");
+    let max_time = options.max_time_secs.to_string();
+    let report_dir = target.join("conformance-report");
+    let output = cmd!(
+        sh,
+        "{st} run {schema} --url {base} --header {header} --checks {CHECKS} --max-time {max_time}
+            --workers 2 --max-response-time 5 --report junit --report-dir {report_dir} --no-color"
+    )
+    .ignore_status()
+    .output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    if !output.status.success() {
+        bail!("schemathesis found failures (see above; rhythm's log: {})", rhythm.log.display());
+    }
+    Ok(())
+}
