@@ -3,17 +3,25 @@
 //! - `run`      create the development database if needed and serve the API
 //! - `migrate`  apply migrations to `DATABASE_URL` (default: the local `rhythm` database)
 //! - `test`     the whole suite: format check, clippy `-D warnings`, every test on PostgreSQL
+//! - `seed`     the benchmark data set (1M issues by default) into `DATABASE_URL`
+//! - `bench`    the benchmark workloads on a tuned cluster of their own
 //! - `chaos`    break PostgreSQL under a running server; check clean 503s and self-recovery
+//! - `soak`     steady load for N minutes: flat memory, bounded connections, no errors
 //! - `conformance` fuzz the API against its OpenAPI document with schemathesis
 //! - `ci`       what `.ci/run` runs: `test` plus the harness smoke checks
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod chaos;
 mod cluster;
 mod conformance;
 mod db;
+mod load;
+mod seed;
 mod server;
+
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -38,6 +46,30 @@ enum Command {
     Migrate,
     /// Format check, clippy -D warnings, then every test against PostgreSQL.
     Test,
+    /// Fill `DATABASE_URL` (default: local `rhythm_bench`) with the benchmark data set.
+    Seed {
+        #[arg(long, default_value_t = 1_000_000)]
+        issues: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Run the benchmark workloads (W1–W8) against a release build on a tuned PostgreSQL
+    /// cluster kept under target/bench/; writes target/bench/<time>.json.
+    Bench {
+        /// Only these workloads (W1 … W8); all by default.
+        #[arg(long, value_delimiter = ',')]
+        workload: Vec<String>,
+        /// Seconds per measured phase.
+        #[arg(long, default_value_t = 15)]
+        duration: u64,
+        #[arg(long, default_value_t = 1_000_000)]
+        issues: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Small data, a few seconds per workload, debug build: checks the harness itself.
+        #[arg(long)]
+        smoke: bool,
+    },
     /// Stop and kill PostgreSQL under a running server; every answer must be a clean 503
     /// and service must resume by itself. Uses its own throwaway cluster.
     Chaos {
@@ -51,6 +83,12 @@ enum Command {
         /// Time budget of the fuzzing, in seconds.
         #[arg(long, default_value_t = 120)]
         max_time: u64,
+    },
+    /// Steady mixed load for N minutes on a release build: RSS must stay flat, connections
+    /// within the pool, every answer a success.
+    Soak {
+        #[arg(long, default_value_t = 10)]
+        minutes: u64,
     },
     /// Everything CI checks.
     Ci,
@@ -80,7 +118,34 @@ fn main() -> anyhow::Result<()> {
                 .run()?;
         }
         Command::Test => test(&sh, &runtime)?,
+        Command::Seed { issues, seed } => {
+            let url = db::url_or_default("rhythm_bench");
+            runtime.block_on(prepare_database(&url))?;
+            let report = runtime.block_on(seed::seed(&workspace_root(), &url, issues, seed))?;
+            seed::print(&report);
+        }
+        Command::Bench { workload, duration, issues, seed, smoke } => {
+            let options = if smoke {
+                bench::Options {
+                    workloads: workload,
+                    duration: Duration::from_secs(2),
+                    smoke,
+                    issues: 10_000,
+                    seed,
+                }
+            } else {
+                bench::Options {
+                    workloads: workload,
+                    duration: Duration::from_secs(duration),
+                    smoke,
+                    issues,
+                    seed,
+                }
+            };
+            bench::run(&sh, &options)?;
+        }
         Command::Chaos { fault_secs } => chaos::run(&sh, &chaos::Options { fault_secs })?,
+        Command::Soak { minutes } => chaos::soak(&sh, minutes)?,
         Command::Conformance { max_time } => {
             conformance::run(&sh, &runtime, &conformance::Options { max_time_secs: max_time })?;
         }

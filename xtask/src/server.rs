@@ -62,6 +62,10 @@ impl RhythmProcess {
         bail!("rhythm did not start listening within {limit:?}; see {}", self.log.display())
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the process is still running.
     pub fn is_alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

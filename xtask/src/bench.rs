@@ -1,0 +1,913 @@
+//! `cargo xtask bench`: the workloads W1–W8 of the benchmark suite against a release build
+//! on a tuned PostgreSQL cluster of its own, seeded with the benchmark data set and kept
+//! under `target/bench/` between runs. Each workload runs closed loop at 8, 32 and 64
+//! connections (peak throughput), then open loop at half the peak (latency, corrected for
+//! coordinated omission). For W1, W2, W4 and W6 the statements the API sent are captured
+//! from PostgreSQL's log and replayed with `pgbench -M prepared` at the pool's concurrency:
+//! the raw-SQL limit the API is compared with.
+//!
+//! Output: a table on stdout and `target/bench/<time>.json` with every figure.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail, ensure};
+use reqwest::{Client, Method};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection};
+
+use crate::chaos::{peak_rss_kib, rss_kib};
+use crate::cluster::TempCluster;
+use crate::load::{Op, Stats, client, closed_loop, open_loop, send};
+use crate::seed;
+use crate::server::{RhythmProcess, build_rhythm, free_port};
+
+/// The password every seeded user has.
+const BENCH_PASSWORD: &str = "bench-password-1";
+const POOL_SIZE: usize = 16;
+const DATABASE: &str = "rhythm";
+
+/// PostgreSQL settings of the benchmark cluster (recorded in the report).
+const SETTINGS: &[(&str, &str)] = &[
+    ("shared_buffers", "'3GB'"),
+    ("effective_cache_size", "'12GB'"),
+    ("work_mem", "'16MB'"),
+    ("maintenance_work_mem", "'1GB'"),
+    ("jit", "off"),
+    ("random_page_cost", "1.1"),
+    ("max_connections", "200"),
+    ("shared_preload_libraries", "'pg_stat_statements'"),
+    ("pg_stat_statements.track", "top"),
+    ("checkpoint_timeout", "'15min'"),
+    ("max_wal_size", "'8GB'"),
+    ("wal_buffers", "'16MB'"),
+    ("track_io_timing", "on"),
+    ("log_line_prefix", "'%m [%p] '"),
+];
+
+pub struct Options {
+    pub workloads: Vec<String>,
+    pub duration: Duration,
+    pub smoke: bool,
+    pub issues: u64,
+    pub seed: u64,
+}
+
+/// One workload's figures.
+#[derive(Debug, Serialize, Default)]
+struct WorkloadReport {
+    name: String,
+    description: String,
+    /// Connections → requests per second, closed loop.
+    peak: BTreeMap<usize, f64>,
+    best_concurrency: usize,
+    best_throughput: f64,
+    /// Open loop at half the best throughput.
+    open_rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    p999_ms: f64,
+    /// Non-2xx answers over all phases.
+    errors: u64,
+    requests: u64,
+    round_trips_per_request: Option<f64>,
+    server_cpu_ms_per_1000: f64,
+    postgres_cpu_ms_per_1000: f64,
+    server_rss_kib_at_64: Option<u64>,
+    raw_sql_tps: Option<f64>,
+    ratio_to_raw_sql: Option<f64>,
+    extra: BTreeMap<String, Value>,
+}
+
+/// What the load can aim at, read from the seeded database.
+struct Targets {
+    /// Issue lookups: (project key, number, user email).
+    issues: Vec<(String, i64, String)>,
+    /// Filtered listings: (project key, status, assignee id, user email).
+    lists: Vec<(String, String, String, String)>,
+    largest: (String, String),
+    /// (project key, active sprint id, user email).
+    sprints: Vec<(String, String, String)>,
+    /// Project keys with a member's email, for writes spread over projects.
+    projects: Vec<(String, String)>,
+    terms: Vec<seed::Term>,
+    tokens: BTreeMap<String, String>,
+}
+
+impl Targets {
+    fn token(&self, email: &str) -> &str {
+        self.tokens.get(email).map_or("", String::as_str)
+    }
+}
+
+type Next = Arc<dyn Fn(usize, u64) -> Op + Send + Sync>;
+
+fn pick<T>(items: &[T], worker: usize, i: u64) -> &T {
+    // Spread workers over the list without a random number generator: deterministic.
+    let index = (i.wrapping_mul(2_654_435_761).wrapping_add(worker as u64 * 97)) as usize
+        % items.len().max(1);
+    &items[index]
+}
+
+pub fn run(sh: &xshell::Shell, options: &Options) -> anyhow::Result<()> {
+    let root = sh.current_dir();
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let bench_dir = target.join("bench");
+    std::fs::create_dir_all(&bench_dir)?;
+    let binary = build_rhythm(sh, !options.smoke)?;
+    let port = free_port()?;
+    let settings: Vec<(&str, &str)> = SETTINGS.to_vec();
+    let (mut cluster, fresh) = if options.smoke {
+        (TempCluster::start(port, &settings)?, true)
+    } else {
+        TempCluster::open(
+            bench_dir.join(format!("cluster-{}-{}", options.issues, options.seed)),
+            port,
+            &settings,
+        )?
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let outcome = runtime.block_on(bench(&root, &bench_dir, &binary, &mut cluster, fresh, options));
+    drop(cluster);
+    outcome
+}
+
+async fn bench(
+    root: &Path,
+    bench_dir: &Path,
+    binary: &Path,
+    cluster: &mut TempCluster,
+    fresh: bool,
+    options: &Options,
+) -> anyhow::Result<()> {
+    let admin_url = cluster.url("postgres");
+    let url = cluster.url(DATABASE);
+    let mut admin = PgConnection::connect(&admin_url).await?;
+    let seed_report = if fresh {
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {DATABASE}")))
+            .execute(&mut admin)
+            .await?;
+        println!("seeding {} issues (seed {})…", options.issues, options.seed);
+        let report = seed::seed(root, &url, options.issues, options.seed).await?;
+        seed::print(&report);
+        let mut db = PgConnection::connect(&url).await?;
+        sqlx::raw_sql("VACUUM ANALYZE").execute(&mut db).await?;
+        Some(report)
+    } else {
+        None
+    };
+    let mut db = PgConnection::connect(&url).await?;
+    sqlx::raw_sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").execute(&mut db).await?;
+    let existing = seed::report(&mut db, Duration::ZERO).await?;
+
+    let log = bench_dir.join("rhythm.log");
+    let env = [
+        ("RHYTHM_DB_MAX_CONNECTIONS", POOL_SIZE.to_string()),
+        ("RHYTHM_AUTH_RATE_PER_MIN", "0".to_owned()),
+        ("RHYTHM_REQUEST_TIMEOUT_MS", "30000".to_owned()),
+        ("RHYTHM_SLOW_QUERY_MS", "1000".to_owned()),
+    ];
+    let rhythm = RhythmProcess::start(binary, &url, &env, log)?;
+    let http = client(Duration::from_secs(60), 128)?;
+    let targets =
+        targets(&http, &rhythm.base_url, &mut db, existing.terms.clone(), options.smoke).await?;
+
+    let levels: Vec<usize> = if options.smoke { vec![8] } else { vec![8, 32, 64] };
+    let wanted = |w: &str| {
+        options.workloads.is_empty() || options.workloads.iter().any(|x| x.eq_ignore_ascii_case(w))
+    };
+    let mut reports = Vec::new();
+    let targets = Arc::new(targets);
+    let base = rhythm.base_url.clone();
+    for (name, description, next) in workloads(&targets) {
+        if !wanted(name) {
+            continue;
+        }
+        let mut report = measure(
+            &http,
+            &base,
+            &rhythm,
+            cluster,
+            &mut db,
+            name,
+            description,
+            next.clone(),
+            &levels,
+            options,
+        )
+        .await?;
+        if matches!(name, "W1" | "W2" | "W4" | "W6") {
+            anchor(&http, &base, cluster, &mut db, &next, &mut report, options).await?;
+        }
+        println!("{}", row(&report));
+        reports.push(report);
+    }
+    if wanted("W3") {
+        let report = depth(&http, &base, &targets, options).await?;
+        println!("{}", row(&report));
+        reports.push(report);
+    }
+    if wanted("W6") {
+        reports.extend(search_bands(&http, &base, &targets, options).await?);
+    }
+    let peak_rss = peak_rss_kib(rhythm.pid());
+    rhythm.terminate()?;
+
+    let report = json!({
+        "time": time_label(),
+        "commit": git(root, &["rev-parse", "HEAD"]),
+        "machine": machine(),
+        "postgres_settings": SETTINGS.iter().map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_owned())).collect::<BTreeMap<_, _>>(),
+        "pool_size": POOL_SIZE,
+        "data_set": existing,
+        "seeding": seed_report,
+        "server_peak_rss_kib": peak_rss,
+        "workloads": reports,
+        "smoke": options.smoke,
+    });
+    let path = bench_dir.join(format!("{}.json", time_label()));
+    std::fs::write(&path, serde_json::to_vec_pretty(&report)?)?;
+    println!("\nserver peak RSS {} KiB; report: {}", peak_rss.unwrap_or(0), path.display());
+    let failures: Vec<String> = report["workloads"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|w| w["errors"].as_u64().unwrap_or(0) > 0)
+        .map(|w| format!("{}: {} errors", w["name"], w["errors"]))
+        .collect();
+    if !failures.is_empty() {
+        bail!("workloads answered errors: {}", failures.join(", "));
+    }
+    Ok(())
+}
+
+fn time_label() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}
+
+fn git(root: &Path, args: &[&str]) -> Option<String> {
+    let output = std::process::Command::new("git").args(args).current_dir(root).output().ok()?;
+    Some(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(str::trim);
+    let memory = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let total = memory.lines().find(|l| l.starts_with("MemTotal")).map(str::to_owned);
+    json!({
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "cpu_model": model,
+        "memory": total,
+        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").ok().map(|s| s.trim().to_owned()),
+    })
+}
+
+async fn targets(
+    http: &Client,
+    base: &str,
+    db: &mut PgConnection,
+    terms: Vec<seed::Term>,
+    smoke: bool,
+) -> anyhow::Result<Targets> {
+    let sample = if smoke { 200 } else { 4000 };
+    // A member of each project with role member or stronger acts for it.
+    let issues: Vec<(String, i64, String)> = sqlx::query_as(
+        "WITH actor AS (
+             SELECT DISTINCT ON (m.project_id) m.project_id, u.email
+             FROM project_members m JOIN users u ON u.id = m.user_id
+             WHERE m.role IN ('owner', 'maintainer', 'member') ORDER BY m.project_id, m.user_id
+         )
+         SELECT p.key, i.number, a.email FROM issues i
+         JOIN projects p ON p.id = i.project_id JOIN actor a ON a.project_id = p.id
+         WHERE i.deleted_at IS NULL ORDER BY md5(i.id::text) LIMIT $1",
+    )
+    .bind(sample)
+    .fetch_all(&mut *db)
+    .await?;
+    ensure!(!issues.is_empty(), "the bench database holds no issues");
+    let lists: Vec<(String, String, String, String)> = sqlx::query_as(
+        "WITH actor AS (
+             SELECT DISTINCT ON (m.project_id) m.project_id, u.email
+             FROM project_members m JOIN users u ON u.id = m.user_id ORDER BY m.project_id, m.user_id
+         )
+         SELECT p.key, i.status, i.assignee_id::text, a.email FROM issues i
+         JOIN projects p ON p.id = i.project_id JOIN actor a ON a.project_id = p.id
+         WHERE i.deleted_at IS NULL AND i.assignee_id IS NOT NULL ORDER BY md5(i.id::text || 'list') LIMIT $1",
+    )
+    .bind(sample / 4)
+    .fetch_all(&mut *db)
+    .await?;
+    let largest: (String, String) = sqlx::query_as(
+        "SELECT p.key, u.email FROM projects p JOIN project_members m ON m.project_id = p.id JOIN users u ON u.id = m.user_id
+         WHERE m.role IN ('owner', 'maintainer', 'member')
+         ORDER BY p.issue_counter DESC, p.key, m.user_id LIMIT 1",
+    )
+    .fetch_one(&mut *db)
+    .await?;
+    let sprints: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT DISTINCT ON (p.id) p.key, s.id::text, u.email FROM sprints s
+         JOIN projects p ON p.id = s.project_id JOIN project_members m ON m.project_id = p.id JOIN users u ON u.id = m.user_id
+         WHERE s.state = 'active' ORDER BY p.id, m.user_id",
+    )
+    .fetch_all(&mut *db)
+    .await?;
+    let projects: Vec<(String, String)> = sqlx::query_as(
+        "SELECT DISTINCT ON (p.id) p.key, u.email FROM projects p JOIN project_members m ON m.project_id = p.id
+         JOIN users u ON u.id = m.user_id WHERE m.role IN ('owner', 'maintainer', 'member') ORDER BY p.id, m.user_id",
+    )
+    .fetch_all(&mut *db)
+    .await?;
+    let mut emails: Vec<&str> = issues.iter().map(|i| i.2.as_str()).collect();
+    emails.extend(lists.iter().map(|l| l.3.as_str()));
+    emails.extend(sprints.iter().map(|s| s.2.as_str()));
+    emails.extend(projects.iter().map(|p| p.1.as_str()));
+    emails.push(&largest.1);
+    emails.sort_unstable();
+    emails.dedup();
+    let mut tokens = BTreeMap::new();
+    for email in emails {
+        let op = Op {
+            method: Method::POST,
+            path: "/api/v1/auth/login".into(),
+            body: Some(json!({"email": email, "password": BENCH_PASSWORD})),
+            token: None,
+            if_match: None,
+        };
+        let outcome = send(http, base, &op).await;
+        let token =
+            outcome.body.as_ref().and_then(|b| b["access_token"].as_str()).map(str::to_owned);
+        let token =
+            token.with_context(|| format!("logging in as {email}: {:?}", outcome.status))?;
+        tokens.insert(email.to_owned(), token);
+    }
+    Ok(Targets { issues, lists, largest, sprints, projects, terms, tokens })
+}
+
+fn workloads(t: &Arc<Targets>) -> Vec<(&'static str, &'static str, Next)> {
+    let w1: Next = {
+        let t = t.clone();
+        Arc::new(move |w, i| {
+            let (key, number, email) = pick(&t.issues, w, i);
+            Op::get(format!("/api/v1/projects/{key}/issues/{number}"), t.token(email))
+        })
+    };
+    let w2: Next = {
+        let t = t.clone();
+        Arc::new(move |w, i| {
+            let (key, status, assignee, email) = pick(&t.lists, w, i);
+            Op::get(
+                format!("/api/v1/projects/{key}/issues?status={status}&assignee={assignee}"),
+                t.token(email),
+            )
+        })
+    };
+    let w4: Next = {
+        let t = t.clone();
+        Arc::new(move |_, _| {
+            Op::get(format!("/api/v1/projects/{}/board", t.largest.0), t.token(&t.largest.1))
+        })
+    };
+    let w5: Next = {
+        let t = t.clone();
+        Arc::new(move |w, i| {
+            let (key, sprint, email) = pick(&t.sprints, w, i);
+            if i % 2 == 0 {
+                Op::get(format!("/api/v1/projects/{key}/backlog"), t.token(email))
+            } else {
+                Op::get(format!("/api/v1/projects/{key}/sprints/{sprint}/board"), t.token(email))
+            }
+        })
+    };
+    let w6: Next = {
+        let t = t.clone();
+        Arc::new(move |w, i| {
+            let term = &pick(&t.terms, w, i).term;
+            let (key, _, email) = pick(&t.issues, w, i / 7);
+            if i % 2 == 0 {
+                Op::get(format!("/api/v1/search?q={term}"), t.token(email))
+            } else {
+                Op::get(format!("/api/v1/projects/{key}/issues?q={term}"), t.token(email))
+            }
+        })
+    };
+    let w7: Next = {
+        let t = t.clone();
+        Arc::new(move |w, i| {
+            let (key, email) = if i % 2 == 0 {
+                (&t.largest.0, &t.largest.1)
+            } else {
+                let (k, e) = pick(&t.projects, w, i);
+                (k, e)
+            };
+            if i % 3 == 2 {
+                let (key, number, email) = pick(&t.issues, w, i);
+                return Op::post(
+                    format!("/api/v1/projects/{key}/issues/{number}/move"),
+                    t.token(email),
+                    json!({}),
+                );
+            }
+            Op::post(
+                format!("/api/v1/projects/{key}/issues"),
+                t.token(email),
+                json!({"title": format!("bench {w}-{i}")}),
+            )
+        })
+    };
+    let w8: Next = {
+        let (w1, w2, w4, w5, w6, w7) =
+            (w1.clone(), w2.clone(), w4.clone(), w5.clone(), w6.clone(), w7.clone());
+        Arc::new(move |w, i| match i % 20 {
+            0..=5 => w1(w, i),
+            6..=9 => w2(w, i),
+            10..=11 => w5(w, i),
+            12..=14 => w6(w, i),
+            15..=16 => w7(w, i),
+            17 => w4(w, i),
+            _ => w1(w, i / 2),
+        })
+    };
+    vec![
+        ("W1", "GET one issue", w1),
+        ("W2", "GET filtered list (status + assignee), first page of 50", w2),
+        ("W4", "GET board of the largest project", w4),
+        ("W5", "GET backlog and active sprint board", w5),
+        ("W6", "GET search (global) and q= (project), all frequency bands", w6),
+        ("W7", "POST create (half on the largest project) and move", w7),
+        ("W8", "mix: 75% reads W1–W5, 15% search, 10% writes", w8),
+    ]
+}
+
+/// CPU ticks (user + system) of a process and its children so far.
+fn cpu_ticks(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    // utime, stime, cutime, cstime are fields 14–17 of the whole line (11–14 here).
+    field(11) + field(12) + field(13) + field(14)
+}
+
+/// CPU ticks of every process of the cluster: the postmaster and its backends.
+fn postgres_ticks(cluster: &TempCluster) -> u64 {
+    let Some(postmaster) = cluster.postmaster_pid() else {
+        return 0;
+    };
+    let mut total = cpu_ticks(postmaster);
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let parent = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if parent == Some(postmaster) {
+                total += cpu_ticks(pid);
+            }
+        }
+    }
+    total
+}
+
+const TICKS_PER_SECOND: f64 = 100.0;
+
+async fn statement_calls(db: &mut PgConnection) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COALESCE(sum(calls), 0)::bigint FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
+         WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND s.query NOT ILIKE '%pg_stat_statements%' AND s.query NOT ILIKE 'BEGIN%' AND s.query NOT ILIKE 'COMMIT%'",
+    )
+    .fetch_one(db)
+    .await?)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn measure(
+    http: &Client,
+    base: &str,
+    rhythm: &RhythmProcess,
+    cluster: &TempCluster,
+    db: &mut PgConnection,
+    name: &str,
+    description: &str,
+    next: Next,
+    levels: &[usize],
+    options: &Options,
+) -> anyhow::Result<WorkloadReport> {
+    let mut report =
+        WorkloadReport { name: name.into(), description: description.into(), ..Default::default() };
+    // Warm the caches and the connection pool first.
+    closed_loop(
+        http,
+        base,
+        8,
+        Duration::from_secs(if options.smoke { 1 } else { 3 }),
+        next.clone(),
+    )
+    .await;
+    sqlx::query("SELECT pg_stat_statements_reset()").execute(&mut *db).await?;
+    let (server_before, pg_before) = (cpu_ticks(rhythm.pid()), postgres_ticks(cluster));
+    let mut all = Stats::new();
+    for &connections in levels {
+        let stats = closed_loop(http, base, connections, options.duration, next.clone()).await;
+        report.peak.insert(connections, stats.throughput());
+        if stats.throughput() > report.best_throughput {
+            report.best_throughput = stats.throughput();
+            report.best_concurrency = connections;
+        }
+        if connections == 64 {
+            report.server_rss_kib_at_64 = rss_kib(rhythm.pid());
+        }
+        all.merge(&stats);
+    }
+    report.open_rate = (report.best_throughput / 2.0).max(1.0);
+    let open = open_loop(http, base, report.open_rate, 64, options.duration, next.clone()).await;
+    all.merge(&open);
+    report.p50_ms = open.ms(0.50);
+    report.p99_ms = open.ms(0.99);
+    report.p999_ms = open.ms(0.999);
+    report.requests = all.count();
+    report.errors = all.count() - all.ok();
+    let calls = statement_calls(db).await?;
+    // Every request of the measured phases, the statement-counting query itself aside.
+    report.round_trips_per_request =
+        Some((calls as f64 - 1.0).max(0.0) / all.count().max(1) as f64);
+    let per_1000 =
+        |ticks: u64| ticks as f64 / TICKS_PER_SECOND * 1000.0 * 1000.0 / all.count().max(1) as f64;
+    report.server_cpu_ms_per_1000 = per_1000(cpu_ticks(rhythm.pid()).saturating_sub(server_before));
+    report.postgres_cpu_ms_per_1000 = per_1000(postgres_ticks(cluster).saturating_sub(pg_before));
+    Ok(report)
+}
+
+/// W3: page 1 versus page 1 000 of the largest project, newest first, walking cursors.
+async fn depth(
+    http: &Client,
+    base: &str,
+    t: &Targets,
+    options: &Options,
+) -> anyhow::Result<WorkloadReport> {
+    let token = t.token(&t.largest.1).to_owned();
+    let target_page = if options.smoke { usize::MAX } else { 1000 };
+    let mut first = Vec::new();
+    let mut deep = Vec::new();
+    let walks = if options.smoke { 1 } else { 3 };
+    let mut reached = 0;
+    for _ in 0..walks {
+        let mut cursor: Option<String> = None;
+        let mut page = 0usize;
+        loop {
+            page += 1;
+            let mut path = format!("/api/v1/projects/{}/issues?limit=50", t.largest.0);
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let outcome = send(http, base, &Op::get(path, &token)).await;
+            ensure!(
+                outcome.status.is_some_and(|s| s.is_success()),
+                "W3 page {page}: {:?}",
+                outcome.status
+            );
+            if page == 1 {
+                first.push(outcome.latency);
+            }
+            let next =
+                outcome.body.as_ref().and_then(|b| b["next_cursor"].as_str()).map(str::to_owned);
+            if page >= target_page || next.is_none() {
+                // Measure the deepest page a few more times: one sample is noise.
+                for _ in 0..5 {
+                    let mut path = format!("/api/v1/projects/{}/issues?limit=50", t.largest.0);
+                    if let Some(c) = &cursor {
+                        path.push_str(&format!("&cursor={c}"));
+                    }
+                    deep.push(send(http, base, &Op::get(path, &token)).await.latency);
+                }
+                reached = page;
+                break;
+            }
+            cursor = next;
+        }
+    }
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v.get(v.len() / 2).copied().unwrap_or_default()
+    };
+    let (p1, pn) = (median(&mut first), median(&mut deep));
+    let mut report = WorkloadReport {
+        name: "W3".into(),
+        description: format!(
+            "walk cursors to page {reached} of the largest project ({})",
+            t.largest.0
+        ),
+        requests: (reached * walks) as u64,
+        ..Default::default()
+    };
+    report.extra.insert("page".into(), json!(reached));
+    report.extra.insert("page_1_ms".into(), json!(p1.as_secs_f64() * 1000.0));
+    report.extra.insert("deep_page_ms".into(), json!(pn.as_secs_f64() * 1000.0));
+    report.extra.insert("ratio".into(), json!(pn.as_secs_f64() / p1.as_secs_f64().max(1e-9)));
+    report.p50_ms = pn.as_secs_f64() * 1000.0;
+    Ok(report)
+}
+
+/// W6 per frequency band: p50/p99 of global and project-scoped search for each term.
+async fn search_bands(
+    http: &Client,
+    base: &str,
+    t: &Arc<Targets>,
+    options: &Options,
+) -> anyhow::Result<Vec<WorkloadReport>> {
+    let mut reports = Vec::new();
+    for term in &t.terms {
+        for scoped in [false, true] {
+            let t2 = t.clone();
+            let word = term.term.clone();
+            let next: Next = Arc::new(move |w, i| {
+                let (key, _, email) = if scoped {
+                    (&t2.largest.0, &0, &t2.largest.1)
+                } else {
+                    let (k, n, e) = pick(&t2.issues, w, i);
+                    (k, n, e)
+                };
+                if scoped {
+                    Op::get(format!("/api/v1/projects/{key}/issues?q={word}"), t2.token(email))
+                } else {
+                    Op::get(format!("/api/v1/search?q={word}"), t2.token(email))
+                }
+            });
+            let stats = closed_loop(http, base, 8, options.duration, next).await;
+            let mut report = WorkloadReport {
+                name: format!("W6 {} {}", if scoped { "project" } else { "global" }, term.band),
+                description: format!("q={} ({} matches in all)", term.term, term.matches),
+                best_concurrency: 8,
+                best_throughput: stats.throughput(),
+                p50_ms: stats.ms(0.5),
+                p99_ms: stats.ms(0.99),
+                p999_ms: stats.ms(0.999),
+                requests: stats.count(),
+                errors: stats.count() - stats.ok(),
+                ..Default::default()
+            };
+            report.peak.insert(8, stats.throughput());
+            println!("{}", row(&report));
+            reports.push(report);
+        }
+    }
+    Ok(reports)
+}
+
+/// Captures the statements a workload sends (from PostgreSQL's log) and replays them with
+/// pgbench at the pool's concurrency.
+async fn anchor(
+    http: &Client,
+    base: &str,
+    cluster: &TempCluster,
+    db: &mut PgConnection,
+    next: &Next,
+    report: &mut WorkloadReport,
+    options: &Options,
+) -> anyhow::Result<()> {
+    let log = cluster.log_file();
+    let offset = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    sqlx::raw_sql("ALTER SYSTEM SET log_min_duration_statement = 0; SELECT pg_reload_conf()")
+        .execute(&mut *db)
+        .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..24 {
+        send(http, base, &next(i % 4, i as u64 * 13)).await;
+    }
+    sqlx::raw_sql("ALTER SYSTEM RESET log_min_duration_statement; SELECT pg_reload_conf()")
+        .execute(&mut *db)
+        .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = std::fs::read(&log).with_context(|| format!("reading {}", log.display()))?;
+    let text =
+        String::from_utf8_lossy(&text[usize::try_from(offset).unwrap_or(0).min(text.len())..])
+            .into_owned();
+    let statements = captured_statements(&text);
+    ensure!(
+        !statements.is_empty(),
+        "no statements captured for {} from {}",
+        report.name,
+        log.display()
+    );
+    let dir =
+        std::env::temp_dir().join(format!("rhythm-pgbench-{}-{}", report.name, std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut args: Vec<String> = vec![
+        "-n".into(),
+        "-M".into(),
+        "prepared".into(),
+        "-c".into(),
+        POOL_SIZE.to_string(),
+        "-j".into(),
+        "2".into(),
+        "-T".into(),
+        options.duration.as_secs().max(1).to_string(),
+        "-h".into(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        cluster.port.to_string(),
+        "-U".into(),
+        "postgres".into(),
+    ];
+    for (i, statement) in statements.iter().take(24).enumerate() {
+        let path = dir.join(format!("{i}.sql"));
+        std::fs::write(&path, format!("{statement};\n"))?;
+        args.push("-f".into());
+        args.push(format!("{}@1", path.display()));
+    }
+    args.push(DATABASE.into());
+    let output = tokio::process::Command::new("pgbench")
+        .args(&args)
+        .output()
+        .await
+        .context("running pgbench")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let tps = stdout
+        .lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse::<f64>().ok());
+    let Some(tps) = tps else {
+        bail!(
+            "pgbench for {} failed: {}{}",
+            report.name,
+            stdout,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    std::fs::remove_dir_all(&dir).ok();
+    report.raw_sql_tps = Some(tps);
+    report.ratio_to_raw_sql = Some(report.best_throughput / tps);
+    report.extra.insert("captured_statements".into(), json!(statements.len()));
+    report.extra.insert("sample_statement".into(), json!(statements.first()));
+    Ok(())
+}
+
+/// Statements with their parameters spliced in as literals, from log lines such as
+/// `LOG:  duration: 0.1 ms  execute <unnamed>: SELECT … $1` and
+/// `DETAIL:  Parameters: $1 = 'x', $2 = NULL`.
+fn captured_statements(log: &str) -> Vec<String> {
+    let mut statements = Vec::new();
+    let mut current: Option<String> = None;
+    let mut lines = log.lines().peekable();
+    while let Some(line) = lines.next() {
+        if let Some((_, sql)) =
+            line.split_once("execute ").and_then(|(_, rest)| rest.split_once(": "))
+        {
+            let mut sql = sql.to_owned();
+            // Continuation lines of a multi-line statement start with whitespace.
+            while let Some(next) = lines.peek() {
+                if next.starts_with('\t') || next.starts_with(' ') {
+                    sql.push('\n');
+                    sql.push_str(next);
+                    lines.next();
+                } else {
+                    break;
+                }
+            }
+            if let Some(previous) = current.take() {
+                statements.push(previous);
+            }
+            let interesting = !sql.contains("pg_stat_statements")
+                && !sql.starts_with("SELECT 1")
+                && !sql.contains("pg_reload_conf");
+            current = interesting.then_some(sql);
+        } else if let Some((_, params)) = line.split_once("DETAIL:  Parameters: ")
+            && let Some(sql) = current.take()
+        {
+            statements.push(splice(&sql, params));
+        }
+    }
+    if let Some(last) = current {
+        statements.push(last);
+    }
+    // A statement whose parameters were not logged cannot be replayed.
+    statements.retain(|s| !s.contains("$1"));
+    statements
+}
+
+/// Replaces `$n` by the logged literal for each parameter (highest first, so `$1` does
+/// not eat into `$10`).
+fn splice(sql: &str, params: &str) -> String {
+    let mut values: Vec<(usize, String)> = Vec::new();
+    let mut rest = params;
+    while let Some(start) = rest.find('$') {
+        rest = &rest[start + 1..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let Ok(index) = digits.parse::<usize>() else { break };
+        rest = rest[digits.len()..].trim_start_matches(" = ");
+        let value = if let Some(quoted) = rest.strip_prefix('\'') {
+            // A quoted literal ends at a quote not doubled.
+            let mut end = 0;
+            let bytes = quoted.as_bytes();
+            while end < bytes.len() {
+                if bytes[end] == b'\'' {
+                    if bytes.get(end + 1) == Some(&b'\'') {
+                        end += 2;
+                        continue;
+                    }
+                    break;
+                }
+                end += 1;
+            }
+            let literal = format!("'{}'", &quoted[..end]);
+            rest = &quoted[(end + 1).min(quoted.len())..];
+            literal
+        } else {
+            let end = rest.find(',').unwrap_or(rest.len());
+            let literal = rest[..end].trim().to_owned();
+            rest = &rest[end..];
+            literal
+        };
+        values.push((index, value));
+    }
+    values.sort_by_key(|v| std::cmp::Reverse(v.0));
+    let mut sql = sql.to_owned();
+    for (index, value) in values {
+        sql = sql.replace(&format!("${index}"), &value);
+    }
+    sql
+}
+
+fn row(r: &WorkloadReport) -> String {
+    let peak: Vec<String> = r.peak.iter().map(|(c, t)| format!("{c}:{t:.0}")).collect();
+    let mut line = format!(
+        "{:<16} peak/s [{}] p50 {:.2} ms p99 {:.2} ms p99.9 {:.2} ms",
+        r.name,
+        peak.join(" "),
+        r.p50_ms,
+        r.p99_ms,
+        r.p999_ms
+    );
+    if let Some(rt) = r.round_trips_per_request {
+        line.push_str(&format!(" rt/req {rt:.2}"));
+    }
+    if let Some(ratio) = r.ratio_to_raw_sql {
+        line.push_str(&format!(" raw-SQL {:.0}/s ratio {ratio:.2}", r.raw_sql_tps.unwrap_or(0.0)));
+    }
+    if r.server_cpu_ms_per_1000 > 0.0 {
+        line.push_str(&format!(
+            " cpu ms/1k server {:.0} pg {:.0}",
+            r.server_cpu_ms_per_1000, r.postgres_cpu_ms_per_1000
+        ));
+    }
+    if let Some(rss) = r.server_rss_kib_at_64 {
+        line.push_str(&format!(" rss@64 {} KiB", rss));
+    }
+    if !r.extra.is_empty() && r.name == "W3" {
+        line.push_str(&format!(" {}", serde_json::to_string(&r.extra).unwrap_or_default()));
+    }
+    if r.errors > 0 {
+        line.push_str(&format!(" ERRORS {}", r.errors));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_spliced_as_literals() {
+        let sql = "SELECT * FROM t WHERE a = $1 AND b = $2 AND c = $10 AND d = $3";
+        let params = "$1 = 'it''s', $2 = NULL, $3 = '5', $10 = 'ten, with comma'";
+        assert_eq!(
+            splice(sql, params),
+            "SELECT * FROM t WHERE a = 'it''s' AND b = NULL AND c = 'ten, with comma' AND d = '5'"
+        );
+    }
+
+    #[test]
+    fn statements_come_from_log_lines() {
+        let log = "2026-11-26 10:00:00.000 UTC [1] LOG:  duration: 0.050 ms  execute <unnamed>: SELECT a\n\
+                   \tFROM t WHERE x = $1\n\
+                   2026-11-26 10:00:00.000 UTC [1] DETAIL:  Parameters: $1 = '7'\n\
+                   2026-11-26 10:00:00.001 UTC [1] LOG:  duration: 0.010 ms  execute s1: SELECT 1\n";
+        assert_eq!(captured_statements(log), vec!["SELECT a\n\tFROM t WHERE x = '7'".to_owned()]);
+    }
+}
