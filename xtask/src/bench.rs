@@ -214,6 +214,11 @@ async fn bench(
     if wanted("W6") {
         reports.extend(search_bands(&http, &base, &targets, options).await?);
     }
+    if wanted("login") {
+        let report = logins(&http, &base, options).await?;
+        println!("{}", row(&report));
+        reports.push(report);
+    }
     let peak_rss = peak_rss_kib(rhythm.pid());
     rhythm.terminate()?;
 
@@ -633,6 +638,56 @@ async fn depth(
     Ok(report)
 }
 
+/// Sign-ins: argon2id hashing on the blocking pool, bounded. How many logins per second the
+/// box sustains, and what they do to everything else (`/health` p99 while they run).
+async fn logins(http: &Client, base: &str, options: &Options) -> anyhow::Result<WorkloadReport> {
+    let email = "login-bench@rhythm.test";
+    let register = Op {
+        method: Method::POST,
+        path: "/api/v1/auth/register".into(),
+        body: Some(json!({"email": email, "name": "Login bench", "password": BENCH_PASSWORD})),
+        token: None,
+        if_match: None,
+    };
+    send(http, base, &register).await;
+    let login: Next = Arc::new(move |_, _| Op {
+        method: Method::POST,
+        path: "/api/v1/auth/login".into(),
+        body: Some(json!({"email": email, "password": BENCH_PASSWORD})),
+        token: None,
+        if_match: None,
+    });
+    let health: Next = Arc::new(|_, _| Op {
+        method: Method::GET,
+        path: "/health".into(),
+        body: None,
+        token: None,
+        if_match: None,
+    });
+    let quiet = open_loop(http, base, 100.0, 4, options.duration, health.clone()).await;
+    let (logins, during) = tokio::join!(
+        closed_loop(http, base, 8, options.duration, login),
+        open_loop(http, base, 100.0, 4, options.duration, health)
+    );
+    let mut report = WorkloadReport {
+        name: "login".into(),
+        description: "POST /auth/login, 8 connections, while GET /health runs at 100/s".into(),
+        best_concurrency: 8,
+        best_throughput: logins.throughput(),
+        p50_ms: logins.ms(0.5),
+        p99_ms: logins.ms(0.99),
+        p999_ms: logins.ms(0.999),
+        requests: logins.count() + during.count(),
+        errors: logins.count() - logins.ok() + (during.count() - during.ok()),
+        ..Default::default()
+    };
+    report.peak.insert(8, logins.throughput());
+    report.extra.insert("health_p99_ms_idle".into(), json!(quiet.ms(0.99)));
+    report.extra.insert("health_p99_ms_during_logins".into(), json!(during.ms(0.99)));
+    report.extra.insert("health_p50_ms_during_logins".into(), json!(during.ms(0.5)));
+    Ok(report)
+}
+
 /// W6 per frequency band: p50/p99 of global and project-scoped search for each term.
 async fn search_bands(
     http: &Client,
@@ -879,7 +934,7 @@ fn row(r: &WorkloadReport) -> String {
     if let Some(rss) = r.server_rss_kib_at_64 {
         line.push_str(&format!(" rss@64 {} KiB", rss));
     }
-    if !r.extra.is_empty() && r.name == "W3" {
+    if !r.extra.is_empty() && (r.name == "W3" || r.name == "login") {
         line.push_str(&format!(" {}", serde_json::to_string(&r.extra).unwrap_or_default()));
     }
     if r.errors > 0 {

@@ -16,13 +16,14 @@ use rhythm_domain::ports::BoardRepository;
 use rhythm_domain::project::Scoped;
 use rhythm_domain::rank;
 use rhythm_domain::values::{IssueStatus, ProjectRef};
-use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use crate::PgStore;
 use crate::error::map_err;
-use crate::issues::{access_from_row, encode_changes, issue_from_row, push_filters};
-use crate::projects::project_ref_binds;
+use crate::issues::{
+    access_from_row, access_prologue, encode_changes, issue_from_row, push_filters,
+};
 
 /// Namespace of the advisory locks that serialize rank moves per project.
 const RANK_LOCK: i32 = 0x5248_524b; // "RHRK"
@@ -41,20 +42,10 @@ impl BoardRepository for PgStore {
         filter: &IssueFilter,
         per_column: u32,
     ) -> Result<Option<Scoped<Board>>, RepoError> {
-        let (id, key) = project_ref_binds(project);
         let statuses: Vec<String> =
             IssueStatus::ALL.iter().map(|s| s.as_str().to_owned()).collect();
-        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
-            "WITH access AS (
-                 SELECT p.id AS access_project_id, p.key AS project_key, m.role
-                 FROM projects p JOIN project_members m ON m.project_id = p.id AND m.user_id = ",
-        );
-        qb.push_bind(user);
-        qb.push(" WHERE p.id = COALESCE(");
-        qb.push_bind(id);
-        qb.push("::uuid, (SELECT id FROM projects WHERE key = ");
-        qb.push_bind(key);
-        qb.push(")) AND p.archived_at IS NULL), cols AS (SELECT status AS column_status, ord FROM unnest(");
+        let mut qb = access_prologue(project, user);
+        qb.push(", cols AS (SELECT status AS column_status, ord FROM unnest(");
         qb.push_bind(statuses);
         qb.push(
             "::text[]) WITH ORDINALITY AS c(status, ord)), totals AS (

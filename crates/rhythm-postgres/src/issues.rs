@@ -373,20 +373,8 @@ impl IssueRepository for PgStore {
         sort: IssueSort,
         page: &PageRequest<IssueKey>,
     ) -> Result<Option<Scoped<Page<Issue, IssueKey>>>, RepoError> {
-        let (id, key) = project_ref_binds(project);
-        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
-            "WITH access AS (
-             SELECT p.id AS access_project_id, p.key AS project_key, m.role
-             FROM projects p JOIN project_members m ON m.project_id = p.id AND m.user_id = ",
-        );
-        qb.push_bind(user);
-        qb.push(" WHERE p.id = COALESCE(");
-        qb.push_bind(id);
-        qb.push("::uuid, (SELECT id FROM projects WHERE key = ");
-        qb.push_bind(key);
-        qb.push(
-            ")) AND p.archived_at IS NULL) SELECT a.access_project_id, a.project_key, a.role, ",
-        );
+        let mut qb = access_prologue(project, user);
+        qb.push(" SELECT a.access_project_id, a.project_key, a.role, ");
         qb.push(issue_columns!());
         qb.push(" FROM access a LEFT JOIN LATERAL (SELECT * FROM issues i WHERE i.project_id = a.access_project_id");
         push_filters(&mut qb, filter);
@@ -433,6 +421,26 @@ impl IssueRepository for PgStore {
         let events = rows.into_iter().map(IssueEvent::try_from).collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_probe(events, page.limit, |e| EventKey { at: e.at, id: e.id }))
     }
+}
+
+/// Starts a query with the CTE `access`: the caller's standing in the project (columns
+/// `access_project_id`, `project_key`, `role`), no row when the project is unknown or
+/// archived or the caller is no member. Reads join their data to it, so the membership
+/// check and the read share one round trip.
+pub(crate) fn access_prologue(project: &ProjectRef, user: Uuid) -> QueryBuilder<Postgres> {
+    let (id, key) = project_ref_binds(project);
+    let mut qb = QueryBuilder::new(
+        "WITH access AS (
+             SELECT p.id AS access_project_id, p.key AS project_key, m.role
+             FROM projects p JOIN project_members m ON m.project_id = p.id AND m.user_id = ",
+    );
+    qb.push_bind(user);
+    qb.push(" WHERE p.id = COALESCE(");
+    qb.push_bind(id);
+    qb.push("::uuid, (SELECT id FROM projects WHERE key = ");
+    qb.push_bind(key.map(str::to_owned));
+    qb.push(")) AND p.archived_at IS NULL)");
+    qb
 }
 
 /// Appends the listing filters to a query over `issues i`.

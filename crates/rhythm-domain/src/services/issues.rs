@@ -71,9 +71,8 @@ impl IssueService {
         project: &ProjectRef,
         issue: NewIssue,
     ) -> Result<Issue, DomainError> {
-        let access = self.projects.access(project, user).await?;
-        require(access.map(|a| a.role), Action::CreateIssue)?;
-        let access = access.ok_or(DomainError::NotFound)?;
+        let access =
+            super::authorize(self.projects.as_ref(), user, project, Action::CreateIssue).await?;
         match self.issues.create(access.project_id, &issue, user).await? {
             CreateOutcome::Created(issue) => Ok(*issue),
             CreateOutcome::InvalidRefs(refs) => Err(invalid_refs(refs)),

@@ -29,17 +29,13 @@ impl ProjectService {
         Self { projects, members, users }
     }
 
-    /// The caller's standing in the project, checked against `action`. Non-members and
-    /// unknown or archived projects are all `NotFound`.
-    pub async fn authorize(
+    async fn authorize(
         &self,
         user: Uuid,
         project: &ProjectRef,
         action: Action,
     ) -> Result<ProjectAccess, DomainError> {
-        let access = self.projects.access(project, user).await?;
-        require(access.map(|a| a.role), action)?;
-        access.ok_or(DomainError::NotFound)
+        super::authorize(self.projects.as_ref(), user, project, action).await
     }
 
     /// Creates a project; the caller becomes its owner.

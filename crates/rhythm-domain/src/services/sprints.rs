@@ -37,9 +37,7 @@ impl SprintService {
         project: &ProjectRef,
         action: Action,
     ) -> Result<ProjectAccess, DomainError> {
-        let access = self.projects.access(project, user).await?;
-        require(access.map(|a| a.role), action)?;
-        access.ok_or(DomainError::NotFound)
+        super::authorize(self.projects.as_ref(), user, project, action).await
     }
 
     /// The sprint, checked against `action`.
