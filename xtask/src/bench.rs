@@ -25,8 +25,7 @@ use crate::load::{Op, Stats, client, closed_loop, open_loop, send};
 use crate::seed;
 use crate::server::{RhythmProcess, build_rhythm, free_port};
 
-/// The password every seeded user has.
-const BENCH_PASSWORD: &str = "bench-password-1";
+use crate::seed::PASSWORD as BENCH_PASSWORD;
 const POOL_SIZE: usize = 16;
 const DATABASE: &str = "rhythm";
 
@@ -747,16 +746,15 @@ async fn anchor(
 ) -> anyhow::Result<()> {
     let log = cluster.log_file();
     let offset = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
-    sqlx::raw_sql("ALTER SYSTEM SET log_min_duration_statement = 0; SELECT pg_reload_conf()")
-        .execute(&mut *db)
-        .await?;
+    // ALTER SYSTEM may not share a (multi-statement) transaction with anything.
+    sqlx::raw_sql("ALTER SYSTEM SET log_min_duration_statement = 0").execute(&mut *db).await?;
+    sqlx::raw_sql("SELECT pg_reload_conf()").execute(&mut *db).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     for i in 0..24 {
         send(http, base, &next(i % 4, i as u64 * 13)).await;
     }
-    sqlx::raw_sql("ALTER SYSTEM RESET log_min_duration_statement; SELECT pg_reload_conf()")
-        .execute(&mut *db)
-        .await?;
+    sqlx::raw_sql("ALTER SYSTEM RESET log_min_duration_statement").execute(&mut *db).await?;
+    sqlx::raw_sql("SELECT pg_reload_conf()").execute(&mut *db).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let text = std::fs::read(&log).with_context(|| format!("reading {}", log.display()))?;
     let text =
@@ -825,7 +823,8 @@ async fn anchor(
 
 /// Statements with their parameters spliced in as literals, from log lines such as
 /// `LOG:  duration: 0.1 ms  execute <unnamed>: SELECT … $1` and
-/// `DETAIL:  Parameters: $1 = 'x', $2 = NULL`.
+/// `DETAIL:  parameters: $1 = 'x', $2 = NULL` (a `bind` line before each `execute` is
+/// skipped).
 fn captured_statements(log: &str) -> Vec<String> {
     let mut statements = Vec::new();
     let mut current: Option<String> = None;
@@ -852,7 +851,7 @@ fn captured_statements(log: &str) -> Vec<String> {
                 && !sql.starts_with("SELECT 1")
                 && !sql.contains("pg_reload_conf");
             current = interesting.then_some(sql);
-        } else if let Some((_, params)) = line.split_once("DETAIL:  Parameters: ")
+        } else if let Some((_, params)) = line.split_once("DETAIL:  parameters: ")
             && let Some(sql) = current.take()
         {
             statements.push(splice(&sql, params));
@@ -961,7 +960,7 @@ mod tests {
     fn statements_come_from_log_lines() {
         let log = "2026-11-26 10:00:00.000 UTC [1] LOG:  duration: 0.050 ms  execute <unnamed>: SELECT a\n\
                    \tFROM t WHERE x = $1\n\
-                   2026-11-26 10:00:00.000 UTC [1] DETAIL:  Parameters: $1 = '7'\n\
+                   2026-11-26 10:00:00.000 UTC [1] DETAIL:  parameters: $1 = '7'\n\
                    2026-11-26 10:00:00.001 UTC [1] LOG:  duration: 0.010 ms  execute s1: SELECT 1\n";
         assert_eq!(captured_statements(log), vec!["SELECT a\n\tFROM t WHERE x = '7'".to_owned()]);
     }

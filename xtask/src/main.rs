@@ -153,6 +153,17 @@ fn main() -> anyhow::Result<()> {
             test(&sh, &runtime)?;
             step("chaos (short)");
             chaos::run(&sh, &chaos::Options { fault_secs: 3 })?;
+            step("bench (smoke)");
+            bench::run(
+                &sh,
+                &bench::Options {
+                    workloads: Vec::new(),
+                    duration: Duration::from_secs(2),
+                    smoke: true,
+                    issues: 10_000,
+                    seed: 42,
+                },
+            )?;
             step("conformance (schemathesis)");
             conformance::run(&sh, &runtime, &conformance::Options { max_time_secs: 120 })?;
             eprintln!("ci: all checks passed");
