@@ -47,22 +47,22 @@ impl BoardRepository for PgStore {
         let mut qb = access_prologue(project, user);
         qb.push(", cols AS (SELECT status AS column_status, ord FROM unnest(");
         qb.push_bind(statuses);
+        qb.push("::text[]) WITH ORDINALITY AS c(status, ord))");
+        // One index range per column: its total and points (index-only), then its first
+        // issues in rank order.
         qb.push(
-            "::text[]) WITH ORDINALITY AS c(status, ord)), totals AS (
-                 SELECT i.status AS total_status, count(*) AS total,
-                        COALESCE(sum(i.story_points), 0)::bigint AS points
-                 FROM access a JOIN issues i ON i.project_id = a.access_project_id WHERE true",
-        );
-        push_filters(&mut qb, filter);
-        qb.push(
-            " GROUP BY i.status)
-             SELECT a.access_project_id, a.project_key, a.role, c.column_status, c.ord,
-                    COALESCE(t.total, 0) AS total, COALESCE(t.points, 0) AS points, ",
+            " SELECT a.access_project_id, a.project_key, a.role, c.column_status, c.ord, t.total, t.points, ",
         );
         qb.push(crate::issues::issue_columns!());
         qb.push(
             " FROM access a CROSS JOIN cols c
-              LEFT JOIN totals t ON t.total_status = c.column_status
+              CROSS JOIN LATERAL (
+                  SELECT count(*) AS total, COALESCE(sum(i.story_points), 0)::bigint AS points
+                  FROM issues i WHERE i.project_id = a.access_project_id AND i.status = c.column_status",
+        );
+        push_filters(&mut qb, filter);
+        qb.push(
+            ") t
               LEFT JOIN LATERAL (
                   SELECT * FROM issues i WHERE i.project_id = a.access_project_id AND i.status = c.column_status",
         );

@@ -7,7 +7,18 @@
 //! raise an error, whatever the input.
 //!
 //! Ranking every match of a common word is what makes full-text search slow; here only a
-//! bounded set of candidates is ranked (see [`CANDIDATES`]).
+//! bounded set of candidates is ranked, found in two steps within one statement:
+//!
+//! 1. the most recent [`WINDOW`] issues of the caller's projects (an equal share of each
+//!    project, walked backwards on the `(project_id, created_at)` index) are filtered by the
+//!    query. A common word fills the candidate set here, at a cost that does not depend on
+//!    how common it is;
+//! 2. only when that window holds fewer than [`CANDIDATES`] matches — so the term matches
+//!    less than about one issue in twenty — the GIN index finds the matches in all of the
+//!    scope, the most recent first.
+//!
+//! The tsquery is written into the statement (not hidden in a CTE) and the statement is
+//! planned for its actual values, so the planner sees each term's frequency.
 
 use async_trait::async_trait;
 use rhythm_domain::RepoError;
@@ -25,9 +36,12 @@ use crate::error::map_err;
 use crate::issues::{issue_from_row, push_filters};
 use crate::projects::project_ref_binds;
 
-/// How many matching issues are ranked per query. Up to this many matches, ranking is
-/// exact; beyond it, the best of the most recently created matches are returned.
-pub const CANDIDATES: i64 = 1000;
+/// How many matching issues are ranked per query: the most recently created matches. Up to
+/// this many matches in scope, ranking is exact and complete.
+pub const CANDIDATES: i64 = 300;
+
+/// How many of the scope's most recent issues are searched before turning to the index.
+pub const WINDOW: i64 = 6000;
 
 /// The score of an issue whose key is the whole query: above any text match.
 const KEY_MATCH_SCORE: f32 = 100.0;
@@ -115,10 +129,8 @@ impl SearchRepository for PgStore {
         let filter = &IssueFilter { text: None, ..filter.clone() };
         // The walk's snapshot: later pages leave out issues created after the first one.
         let as_of = page.after.as_ref().map_or_else(OffsetDateTime::now_utc, |k| k.as_of);
-        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("WITH q AS (SELECT ");
-        push_tsquery(&mut qb, query);
-        qb.push(
-            " AS query), scope AS (
+        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
+            "WITH scope AS MATERIALIZED (
                  SELECT p.id AS project_id, p.key AS project_key
                  FROM project_members m JOIN projects p ON p.id = m.project_id
                  WHERE m.user_id = ",
@@ -133,13 +145,31 @@ impl SearchRepository for PgStore {
             qb.push_bind(key.map(str::to_owned));
             qb.push("))");
         }
-        // Text matches, bounded: the candidates to rank.
+        // 1. Matches among the scope's most recent issues, an equal share per project.
         qb.push(
-            "), matches AS (
-                 SELECT i.id FROM issues i, q
-                 WHERE i.project_id IN (SELECT project_id FROM scope)
-                   AND numnode(q.query) > 0 AND i.search @@ q.query AND i.created_at <= ",
+            "), recent AS MATERIALIZED (
+                 SELECT w.id, w.created_at FROM scope s CROSS JOIN LATERAL (
+                     SELECT i.id, i.created_at, i.search FROM issues i
+                     WHERE i.project_id = s.project_id AND i.created_at <= ",
         );
+        qb.push_bind(as_of);
+        push_filters(&mut qb, filter);
+        qb.push(" ORDER BY i.created_at DESC LIMIT (SELECT ceil(");
+        qb.push_bind(WINDOW);
+        qb.push("::numeric / greatest(count(*), 1))::bigint FROM scope)) w WHERE w.search @@ ");
+        push_tsquery(&mut qb, query);
+        qb.push(" ORDER BY w.created_at DESC LIMIT ");
+        qb.push_bind(CANDIDATES);
+        // 2. Too few there: the index, over the whole scope.
+        qb.push(
+            "), older AS (
+                 SELECT i.id, i.created_at FROM issues i
+                 WHERE (SELECT count(*) FROM recent) < ",
+        );
+        qb.push_bind(CANDIDATES);
+        qb.push(" AND i.project_id = ANY(ARRAY(SELECT project_id FROM scope)) AND i.search @@ ");
+        push_tsquery(&mut qb, query);
+        qb.push(" AND i.created_at <= ");
         qb.push_bind(as_of);
         push_filters(&mut qb, filter);
         qb.push(" ORDER BY i.created_at DESC LIMIT ");
@@ -161,30 +191,30 @@ impl SearchRepository for PgStore {
         }
         qb.push("), ranked AS (SELECT ");
         qb.push(crate::issues::issue_columns!());
-        qb.push(
-            ", s.project_key,
-                        CASE WHEN i.id IN (SELECT id FROM key_match) THEN ",
-        );
+        qb.push(", s.project_key, CASE WHEN i.id IN (SELECT id FROM key_match) THEN ");
         qb.push_bind(KEY_MATCH_SCORE);
+        qb.push("::real ELSE ts_rank(i.search, ");
+        push_tsquery(&mut qb, query);
         qb.push(
-            "::real ELSE ts_rank(i.search, q.query)::real END AS score
-                 FROM (SELECT id FROM matches UNION SELECT id FROM key_match) c
+            ")::real END AS score
+                 FROM (SELECT id FROM recent UNION SELECT id FROM older UNION SELECT id FROM key_match) c
                  JOIN issues i ON i.id = c.id
                  JOIN scope s ON s.project_id = i.project_id
-                 CROSS JOIN q
              )
-             SELECT v.visible, r.*,
-                    ts_headline('english', r.title, q.query, ",
+             SELECT v.visible, r.*, ts_headline('english', r.title, ",
         );
+        push_tsquery(&mut qb, query);
+        qb.push(", ");
         qb.push_bind(format!("StartSel={MARK_START}, StopSel={MARK_END}, HighlightAll=true"));
-        qb.push(") AS title_highlight, ts_headline('english', r.description, q.query, ");
+        qb.push(") AS title_highlight, ts_headline('english', r.description, ");
+        push_tsquery(&mut qb, query);
+        qb.push(", ");
         qb.push_bind(format!(
             "StartSel={MARK_START}, StopSel={MARK_END}, MaxFragments=2, MaxWords=20, MinWords=8"
         ));
         qb.push(
             ") AS description_highlight
              FROM (SELECT count(*) AS visible FROM scope) v
-             CROSS JOIN q
              LEFT JOIN LATERAL (SELECT * FROM ranked r",
         );
         if let Some(after) = &page.after {
