@@ -28,6 +28,8 @@ use crate::server::{RhythmProcess, build_rhythm, free_port};
 use crate::seed::PASSWORD as BENCH_PASSWORD;
 const POOL_SIZE: usize = 16;
 const DATABASE: &str = "rhythm";
+/// The freshly seeded data set, copied into [`DATABASE`] at the start of every run.
+const PRISTINE: &str = "rhythm_seeded";
 
 /// PostgreSQL settings of the benchmark cluster (recorded in the report).
 const SETTINGS: &[(&str, &str)] = &[
@@ -94,6 +96,9 @@ struct Targets {
     projects: Vec<(String, String)>,
     terms: Vec<seed::Term>,
     tokens: BTreeMap<String, String>,
+    /// Titles for created issues, from the seeding vocabulary, so new issues read like the
+    /// seeded ones to search.
+    titles: seed::Titles,
 }
 
 impl Targets {
@@ -146,19 +151,38 @@ async fn bench(
     let admin_url = cluster.url("postgres");
     let url = cluster.url(DATABASE);
     let mut admin = PgConnection::connect(&admin_url).await?;
-    let seed_report = if fresh {
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {DATABASE}")))
+    // Every run starts from the same data: the seeded database is kept as a template and
+    // copied, so the writes of earlier runs (W7, W8) never skew the reads of later ones.
+    let pristine: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
+            .bind(PRISTINE)
+            .fetch_one(&mut admin)
+            .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {DATABASE}")))
+        .execute(&mut admin)
+        .await?;
+    let seed_report = if fresh || !pristine {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {PRISTINE}")))
+            .execute(&mut admin)
+            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {PRISTINE}")))
             .execute(&mut admin)
             .await?;
         println!("seeding {} issues (seed {})…", options.issues, options.seed);
-        let report = seed::seed(root, &url, options.issues, options.seed).await?;
+        let report = seed::seed(root, &cluster.url(PRISTINE), options.issues, options.seed).await?;
         seed::print(&report);
-        let mut db = PgConnection::connect(&url).await?;
+        let mut db = PgConnection::connect(&cluster.url(PRISTINE)).await?;
         sqlx::raw_sql("VACUUM ANALYZE").execute(&mut db).await?;
+        db.close().await?;
         Some(report)
     } else {
         None
     };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE {DATABASE} TEMPLATE {PRISTINE} STRATEGY FILE_COPY"
+    )))
+    .execute(&mut admin)
+    .await?;
     let mut db = PgConnection::connect(&url).await?;
     sqlx::raw_sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").execute(&mut db).await?;
     let existing = seed::report(&mut db, Duration::ZERO).await?;
@@ -172,8 +196,15 @@ async fn bench(
     ];
     let rhythm = RhythmProcess::start(binary, &url, &env, log)?;
     let http = client(Duration::from_secs(60), 128)?;
-    let targets =
-        targets(&http, &rhythm.base_url, &mut db, existing.terms.clone(), options.smoke).await?;
+    let targets = targets(
+        &http,
+        &rhythm.base_url,
+        &mut db,
+        existing.terms.clone(),
+        seed::Titles::load(root)?,
+        options.smoke,
+    )
+    .await?;
 
     let levels: Vec<usize> = if options.smoke { vec![8] } else { vec![8, 32, 64] };
     let wanted = |w: &str| {
@@ -182,7 +213,11 @@ async fn bench(
     let mut reports = Vec::new();
     let targets = Arc::new(targets);
     let base = rhythm.base_url.clone();
-    for (name, description, next) in workloads(&targets) {
+    let all = workloads(&targets);
+    // Reads first, then the writes (W7, W8), which change the data the reads see.
+    let (reads, writes): (Vec<_>, Vec<_>) =
+        all.into_iter().partition(|(name, _, _)| !matches!(*name, "W7" | "W8"));
+    for (name, description, next) in reads {
         if !wanted(name) {
             continue;
         }
@@ -215,6 +250,26 @@ async fn bench(
     }
     if wanted("login") {
         let report = logins(&http, &base, options).await?;
+        println!("{}", row(&report));
+        reports.push(report);
+    }
+    for (name, description, next) in writes {
+        if !wanted(name) {
+            continue;
+        }
+        let report = measure(
+            &http,
+            &base,
+            &rhythm,
+            cluster,
+            &mut db,
+            name,
+            description,
+            next,
+            &levels,
+            options,
+        )
+        .await?;
         println!("{}", row(&report));
         reports.push(report);
     }
@@ -289,6 +344,7 @@ async fn targets(
     base: &str,
     db: &mut PgConnection,
     terms: Vec<seed::Term>,
+    titles: seed::Titles,
     smoke: bool,
 ) -> anyhow::Result<Targets> {
     let sample = if smoke { 200 } else { 4000 };
@@ -362,7 +418,7 @@ async fn targets(
             token.with_context(|| format!("logging in as {email}: {:?}", outcome.status))?;
         tokens.insert(email.to_owned(), token);
     }
-    Ok(Targets { issues, lists, largest, sprints, projects, terms, tokens })
+    Ok(Targets { issues, lists, largest, sprints, projects, terms, tokens, titles })
 }
 
 fn workloads(t: &Arc<Targets>) -> Vec<(&'static str, &'static str, Next)> {
@@ -432,7 +488,7 @@ fn workloads(t: &Arc<Targets>) -> Vec<(&'static str, &'static str, Next)> {
             Op::post(
                 format!("/api/v1/projects/{key}/issues"),
                 t.token(email),
-                json!({"title": format!("bench {w}-{i}")}),
+                json!({"title": t.titles.title((w as u64) << 40 ^ i)}),
             )
         })
     };
@@ -712,20 +768,24 @@ async fn search_bands(
                     Op::get(format!("/api/v1/search?q={word}"), t2.token(email))
                 }
             });
-            let stats = closed_loop(http, base, 8, options.duration, next).await;
+            let peak = closed_loop(http, base, 8, options.duration, next.clone()).await;
+            // Latency at half the peak, open loop, like the other workloads.
+            let rate = (peak.throughput() / 2.0).max(1.0);
+            let stats = open_loop(http, base, rate, 64, options.duration, next).await;
             let mut report = WorkloadReport {
                 name: format!("W6 {} {}", if scoped { "project" } else { "global" }, term.band),
                 description: format!("q={} ({} matches in all)", term.term, term.matches),
                 best_concurrency: 8,
-                best_throughput: stats.throughput(),
+                best_throughput: peak.throughput(),
+                open_rate: rate,
                 p50_ms: stats.ms(0.5),
                 p99_ms: stats.ms(0.99),
                 p999_ms: stats.ms(0.999),
-                requests: stats.count(),
-                errors: stats.count() - stats.ok(),
+                requests: peak.count() + stats.count(),
+                errors: peak.count() - peak.ok() + stats.count() - stats.ok(),
                 ..Default::default()
             };
-            report.peak.insert(8, stats.throughput());
+            report.peak.insert(8, peak.throughput());
             println!("{}", row(&report));
             reports.push(report);
         }

@@ -124,6 +124,14 @@ fn main() -> anyhow::Result<()> {
             let report = runtime.block_on(seed::seed(&workspace_root(), &url, issues, seed))?;
             seed::print(&report);
         }
+        Command::Bench { smoke: false, .. } if cfg!(debug_assertions) => {
+            // The load generator shares the two cores with the server and the database: an
+            // unoptimized one would take CPU time the figures are about.
+            eprintln!("bench: running the load generator as a release build");
+            let cargo = cargo();
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            cmd!(sh, "{cargo} run --release --locked --package xtask -- {args...}").run()?;
+        }
         Command::Bench { workload, duration, issues, seed, smoke } => {
             let options = if smoke {
                 bench::Options {

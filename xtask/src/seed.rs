@@ -90,6 +90,24 @@ impl Vocabulary {
     }
 }
 
+/// Issue titles made of the seeding vocabulary, for the benchmark's writes.
+pub struct Titles(Vocabulary);
+
+impl Titles {
+    pub fn load(root: &Path) -> anyhow::Result<Self> {
+        Ok(Self(Vocabulary::load(root)?))
+    }
+
+    /// A title of 4–10 words, the same for the same `seed`.
+    pub fn title(&self, seed: u64) -> String {
+        let mut rng = Rng::with_seed(seed);
+        let words = 4 + rng.usize(0..7);
+        let title: Vec<&str> =
+            (0..words).map(|_| self.0.words[self.0.sample(&mut rng)].as_str()).collect();
+        title.join(" ")
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Role {
     Owner,

@@ -324,7 +324,7 @@ pub trait BoardRepository: Send + Sync {
     ) -> Result<Option<Scoped<Board>>, RepoError>;
 
     /// Moves an issue: a new rank right between its new neighbours (only the moved issue
-    /// is written; ranks are rebalanced first when they grow too long), optionally a new
+    /// is written; the ranks around the spot are respaced first when they grow too long), optionally a new
     /// status, a version bump and a `moved` event, atomically. Moves within a project are
     /// serialized, so concurrent moves into one spot still give distinct ranks.
     async fn move_issue(&self, mv: &Move) -> Result<MoveOutcome, RepoError>;

@@ -12,8 +12,12 @@ use crate::error::Invalid;
 const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const BASE: usize = 62;
 
-/// Ranks longer than this are due for a rebalance of the project's ranks.
-pub const REBALANCE_ABOVE: usize = 64;
+/// Ranks longer than this are due for respacing: the issues around the spot get evenly
+/// spaced ranks again (see [`spread`]).
+pub const REBALANCE_ABOVE: usize = 128;
+/// Respacing must bring every rank it writes to at most this length, leaving room for many
+/// more moves into the same spot before the next respacing.
+pub const RESPACED_MAX: usize = REBALANCE_ABOVE / 2;
 /// The longest rank the database accepts.
 pub const MAX_LEN: usize = 255;
 
@@ -52,6 +56,30 @@ pub fn between(lo: Option<&str>, hi: Option<&str>) -> Result<String, Invalid> {
     let mut out = Vec::with_capacity(lo.len() + 2);
     midpoint(lo.as_bytes(), hi.map(str::as_bytes), &mut out);
     String::from_utf8(out).map_err(|_| Invalid("is not a valid rank"))
+}
+
+/// `n` ranks strictly between `lo` and `hi`, in order and evenly spread: bisecting the gap
+/// recursively keeps each one about `log62(n)` digits longer than the bounds' common prefix.
+pub fn spread(lo: Option<&str>, hi: Option<&str>, n: usize) -> Result<Vec<String>, Invalid> {
+    let mut out = Vec::with_capacity(n);
+    spread_into(lo, hi, n, &mut out)?;
+    Ok(out)
+}
+
+fn spread_into(
+    lo: Option<&str>,
+    hi: Option<&str>,
+    n: usize,
+    out: &mut Vec<String>,
+) -> Result<(), Invalid> {
+    if n == 0 {
+        return Ok(());
+    }
+    let mid = between(lo, hi)?;
+    let below = (n - 1) / 2;
+    spread_into(lo, Some(&mid), below, out)?;
+    out.push(mid.clone());
+    spread_into(Some(&mid), hi, n - 1 - below, out)
 }
 
 /// Appends to `out` a key strictly between `a` and `b`, where `a < b` and neither ends in
@@ -163,6 +191,32 @@ mod tests {
             assert!(prev < first, "{prev} < {first}");
             first = prev;
         }
+    }
+
+    #[test]
+    fn spread_ranks_are_ordered_distinct_and_short() {
+        let (lo, hi) = (for_position(7), for_position(8));
+        let crowded = between(Some(&lo), Some(&hi)).unwrap();
+        for (lo, hi, n) in [
+            (None, Some(for_position(5)), 4),
+            (Some(lo.clone()), Some(hi), 1000),
+            (Some(lo.clone()), Some(crowded), 33),
+            (Some(lo), None, 10),
+        ] {
+            let keys = spread(lo.as_deref(), hi.as_deref(), n).unwrap();
+            assert_eq!(keys.len(), n);
+            let mut bounded = Vec::new();
+            bounded.extend(lo.clone());
+            bounded.extend(keys.iter().cloned());
+            bounded.extend(hi.clone());
+            assert!(bounded.windows(2).all(|w| w[0] < w[1]), "strictly increasing: {bounded:?}");
+            assert!(keys.iter().all(|k| check(k).is_ok()));
+            let prefix = lo.as_ref().map_or(0, String::len).max(hi.as_ref().map_or(0, String::len));
+            let longest = keys.iter().map(String::len).max().unwrap();
+            assert!(longest <= prefix + 4, "{n} keys need at most a few digits more: {longest}");
+        }
+        assert!(spread(Some("b"), Some("a"), 3).is_err());
+        assert!(spread(Some("b"), Some("a"), 0).unwrap().is_empty());
     }
 
     #[test]

@@ -134,22 +134,11 @@ impl BoardRepository for PgStore {
             return Ok(MoveOutcome::Gone);
         };
         let target = mv.status.map_or(current_status.clone(), |s| s.as_str().to_owned());
-        let mut new_rank = match new_rank(&mut tx, mv, &target, &current_rank).await? {
+        let new_rank = match new_rank(&mut tx, mv, &target, &current_rank).await? {
             Placement::Rank(rank) => rank,
+            Placement::Respace { lo, hi } => respace(&mut tx, mv, lo, hi).await?,
             Placement::AnchorMissing => return Ok(MoveOutcome::AnchorNotInColumn),
         };
-        if new_rank.len() > rank::REBALANCE_ABOVE {
-            rebalance(&mut tx, mv.project_id).await?;
-            let rebalanced: String = sqlx::query_scalar("SELECT rank FROM issues WHERE id = $1")
-                .bind(mv.issue_id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            new_rank = match new_rank_after_rebalance(&mut tx, mv, &target, &rebalanced).await? {
-                Placement::Rank(rank) => rank,
-                Placement::AnchorMissing => return Ok(MoveOutcome::AnchorNotInColumn),
-            };
-        }
         let row = sqlx::query(concat!(
             "UPDATE issues i SET status = $2, rank = $3,
                  resolved_at = CASE WHEN $2 IN ('done', 'cancelled') THEN COALESCE(i.resolved_at, now()) END,
@@ -196,6 +185,11 @@ impl BoardRepository for PgStore {
 
 enum Placement {
     Rank(String),
+    /// The gap between these neighbours is too narrow: the issues around it need respacing.
+    Respace {
+        lo: Option<String>,
+        hi: String,
+    },
     AnchorMissing,
 }
 
@@ -303,37 +297,92 @@ async fn new_rank(
     let rank = rank::between(lo.as_deref(), Some(&hi)).map_err(|e| {
         RepoError::Internal(format!("ranks out of order between {lo:?} and {hi}: {e}"))
     })?;
+    if rank.len() > rank::REBALANCE_ABOVE {
+        return Ok(Placement::Respace { lo, hi });
+    }
     Ok(Placement::Rank(rank))
 }
 
-async fn new_rank_after_rebalance(
+/// Issues on each side of the gap that respacing rewrites at first; the window grows
+/// fourfold until the ranks fit, at worst to the whole project.
+const RESPACE_WINDOW: i64 = 16;
+
+/// Gives the issues around the gap `(lo, hi)` evenly spaced ranks, with the moved issue in
+/// the gap, and returns the moved issue's new rank. Only a window of neighbours is
+/// rewritten, so a crowded spot in a large project costs a few rows rather than the whole
+/// project. The order of every other issue stays as it was; `hi` is either an issue's rank
+/// or the rank the next new issue will get, which stays above everything.
+async fn respace(
     conn: &mut PgConnection,
     mv: &Move,
-    target: &str,
-    current: &str,
-) -> Result<Placement, RepoError> {
-    let placement = new_rank(conn, mv, target, current).await?;
-    if let Placement::Rank(rank) = &placement
-        && rank.len() > rank::MAX_LEN
-    {
-        return Err(RepoError::Internal("rank still too long after a rebalance".into()));
+    lo: Option<String>,
+    hi: String,
+) -> Result<String, RepoError> {
+    let mut window = RESPACE_WINDOW;
+    loop {
+        let below: Vec<(Uuid, String)> = match &lo {
+            Some(lo) => sqlx::query_as(
+                "SELECT id, rank FROM issues WHERE project_id = $1 AND rank <= $2 AND id <> $3
+                 ORDER BY rank DESC LIMIT $4",
+            )
+            .bind(mv.project_id)
+            .bind(lo)
+            .bind(mv.issue_id)
+            .bind(window + 1)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(map_err)?,
+            None => Vec::new(),
+        };
+        let above: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT id, rank FROM issues WHERE project_id = $1 AND rank >= $2 AND id <> $3
+             ORDER BY rank LIMIT $4",
+        )
+        .bind(mv.project_id)
+        .bind(&hi)
+        .bind(mv.issue_id)
+        .bind(window + 1)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+        let window_len = usize::try_from(window).unwrap_or(usize::MAX);
+        // The row just outside the window on each side is the fixed bound; without one the
+        // bound is the bottom of all ranks, or the next new issue's rank.
+        let floor_bound = below.get(window_len).map(|(_, rank)| rank.clone());
+        let ceiling_bound = above.get(window_len).map(|(_, rank)| rank.clone());
+        let exhausted = floor_bound.is_none() && ceiling_bound.is_none();
+        let mut ids: Vec<Uuid> = below.iter().take(window_len).map(|(id, _)| *id).collect();
+        ids.reverse();
+        let moved_at = ids.len();
+        ids.push(mv.issue_id);
+        ids.extend(above.iter().take(window_len).map(|(id, _)| *id));
+        let ceiling = match ceiling_bound {
+            Some(rank) => rank,
+            None => next_issue_rank(conn, mv.project_id).await?,
+        };
+        let floor = floor_bound;
+        let ranks = rank::spread(floor.as_deref(), Some(&ceiling), ids.len()).map_err(|e| {
+            RepoError::Internal(format!("ranks out of order between {floor:?} and {ceiling}: {e}"))
+        })?;
+        let longest = ranks.iter().map(String::len).max().unwrap_or(0);
+        if exhausted && longest > rank::MAX_LEN {
+            return Err(RepoError::Internal("ranks still too long after respacing".into()));
+        }
+        if longest <= rank::RESPACED_MAX || exhausted {
+            // One statement: the deferrable unique constraint is checked when it ends.
+            sqlx::query(
+                "UPDATE issues i SET rank = n.rank FROM unnest($1::uuid[], $2::text[]) AS n(id, rank)
+                 WHERE i.id = n.id AND i.project_id = $3",
+            )
+            .bind(&ids)
+            .bind(&ranks)
+            .bind(mv.project_id)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+            tracing::info!(project_id = %mv.project_id, rewritten = ids.len(), "respaced ranks");
+            return Ok(ranks[moved_at].clone());
+        }
+        window = window.saturating_mul(4);
     }
-    Ok(placement)
-}
-
-/// Rewrites every rank of the project to evenly spaced ones, keeping the order: issue k
-/// (in rank order) gets the rank of position k, below every future new issue. One
-/// statement; the deferrable unique constraint is checked when it ends.
-pub(crate) async fn rebalance(conn: &mut PgConnection, project_id: Uuid) -> Result<u64, RepoError> {
-    let done = sqlx::query(
-        "UPDATE issues i SET rank = rhythm_rank_for_position(r.position)
-         FROM (SELECT id, row_number() OVER (ORDER BY rank) AS position FROM issues WHERE project_id = $1) r
-         WHERE i.id = r.id AND i.rank <> rhythm_rank_for_position(r.position)",
-    )
-    .bind(project_id)
-    .execute(conn)
-    .await
-    .map_err(map_err)?;
-    tracing::info!(%project_id, rewritten = done.rows_affected(), "rebalanced ranks");
-    Ok(done.rows_affected())
 }

@@ -48,6 +48,10 @@ pub fn connect_lazy(database_url: &str, settings: &PoolSettings) -> Result<PgPoo
             ("idle_in_transaction_session_timeout", "60000"),
             // Text search reports stop-word-only queries as NOTICEs; they are expected.
             ("client_min_messages", "warning"),
+            // Requests are short and many run at once: parallel workers and JIT compilation
+            // cost more than they save (JIT alone adds tens of milliseconds to a large board).
+            ("max_parallel_workers_per_gather", "0"),
+            ("jit", "off"),
         ])
         .log_statements(LevelFilter::Trace)
         .log_slow_statements(LevelFilter::Warn, settings.slow_statement_threshold);

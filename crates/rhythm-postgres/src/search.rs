@@ -9,13 +9,15 @@
 //! Ranking every match of a common word is what makes full-text search slow; here only a
 //! bounded set of candidates is ranked, found in two steps within one statement:
 //!
-//! 1. the most recent [`WINDOW`] issues of the caller's projects (an equal share of each
-//!    project, walked backwards on the `(project_id, created_at)` index) are filtered by the
-//!    query. A common word fills the candidate set here, at a cost that does not depend on
-//!    how common it is;
-//! 2. only when that window holds fewer than [`CANDIDATES`] matches — so the term matches
-//!    less than about one issue in twenty — the GIN index finds the matches in all of the
-//!    scope, the most recent first.
+//! 1. each project of the scope walks its newest issues (an equal share of [`WINDOW`],
+//!    backwards on the `(project_id, created_at)` index) until it has its share of
+//!    [`CANDIDATES`] matches. A common word stops the walk after a few rows, so the cost
+//!    does not grow with how common the word is;
+//! 2. only projects whose walk ended short of their share while older issues remain — the
+//!    word matches less than about one issue in twenty there — ask the GIN index for more
+//!    matches: the most recent ones when those projects are small (narrowed by project on
+//!    an index first), the first ones found when they are large (see
+//!    [`NARROW_BY_PROJECT_UP_TO`]).
 //!
 //! The tsquery is written into the statement (not hidden in a CTE) and the statement is
 //! planned for its actual values, so the planner sees each term's frequency.
@@ -40,8 +42,13 @@ use crate::projects::project_ref_binds;
 /// this many matches in scope, ranking is exact and complete.
 pub const CANDIDATES: i64 = 300;
 
-/// How many of the scope's most recent issues are searched before turning to the index.
+/// How many of the scope's newest issues are walked at most before turning to the index.
 pub const WINDOW: i64 = 6000;
+
+/// Up to this many issues in the projects that need the index, its matches are narrowed by
+/// project through the `project_id` index and the most recent taken; above, matching rows are
+/// read until enough are in scope.
+pub const NARROW_BY_PROJECT_UP_TO: i64 = 100_000;
 
 /// The score of an issue whose key is the whole query: above any text match.
 const KEY_MATCH_SCORE: f32 = 100.0;
@@ -131,7 +138,7 @@ impl SearchRepository for PgStore {
         let as_of = page.after.as_ref().map_or_else(OffsetDateTime::now_utc, |k| k.as_of);
         let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
             "WITH scope AS MATERIALIZED (
-                 SELECT p.id AS project_id, p.key AS project_key
+                 SELECT p.id AS project_id, p.key AS project_key, p.issue_counter
                  FROM project_members m JOIN projects p ON p.id = m.project_id
                  WHERE m.user_id = ",
         );
@@ -145,34 +152,65 @@ impl SearchRepository for PgStore {
             qb.push_bind(key.map(str::to_owned));
             qb.push("))");
         }
-        // 1. Matches among the scope's most recent issues, an equal share per project.
+        // Each project's share of the window and of the candidates.
+        qb.push("), share AS (SELECT ceil(");
+        qb.push_bind(WINDOW);
+        qb.push("::numeric / greatest(count(*), 1))::bigint AS walk, ceil(");
+        qb.push_bind(CANDIDATES);
+        qb.push("::numeric / greatest(count(*), 1))::bigint AS quota FROM scope)");
+        // 1. Each project's newest issues, newest first, until its quota of matches: a
+        //    common word stops the walk after a few rows.
         qb.push(
-            "), recent AS MATERIALIZED (
-                 SELECT w.id, w.created_at FROM scope s CROSS JOIN LATERAL (
-                     SELECT i.id, i.created_at, i.search FROM issues i
-                     WHERE i.project_id = s.project_id AND i.created_at <= ",
+            ", recent AS MATERIALIZED (
+                 SELECT s.project_id, w.id FROM scope s CROSS JOIN share CROSS JOIN LATERAL (
+                     SELECT w.id FROM (
+                         SELECT i.id, i.search FROM issues i
+                         WHERE i.project_id = s.project_id AND i.created_at <= ",
         );
         qb.push_bind(as_of);
         push_filters(&mut qb, filter);
-        qb.push(" ORDER BY i.created_at DESC LIMIT (SELECT ceil(");
-        qb.push_bind(WINDOW);
-        qb.push("::numeric / greatest(count(*), 1))::bigint FROM scope)) w WHERE w.search @@ ");
+        qb.push(" ORDER BY i.created_at DESC LIMIT share.walk) w WHERE w.search @@ ");
         push_tsquery(&mut qb, query);
-        qb.push(" ORDER BY w.created_at DESC LIMIT ");
-        qb.push_bind(CANDIDATES);
-        // 2. Too few there: the index, over the whole scope.
+        qb.push(" LIMIT share.quota) w)");
+        // 2. Projects whose walk ended short of the quota with older issues left: the
+        //    index finds more of their matches. Where those projects are small, an index on
+        //    `project_id` narrows the index's matches before any row is read, and the most
+        //    recent are taken; where they hold many issues, reading that index costs more
+        //    than reading matching rows until enough are in scope, so the project test is
+        //    kept off the index (compared as text) and the first matches found are taken.
         qb.push(
-            "), older AS (
-                 SELECT i.id, i.created_at FROM issues i
-                 WHERE (SELECT count(*) FROM recent) < ",
+            ", unfinished AS MATERIALIZED (
+                 SELECT s.project_id, s.issue_counter FROM scope s CROSS JOIN share
+                 WHERE s.issue_counter > share.walk
+                   AND (SELECT count(*) FROM recent r WHERE r.project_id = s.project_id) < share.quota
+             ), older_in_small AS (
+                 SELECT i.id FROM issues i
+                 WHERE (SELECT COALESCE(sum(issue_counter), 0) FROM unfinished) BETWEEN 1 AND ",
         );
-        qb.push_bind(CANDIDATES);
-        qb.push(" AND i.project_id = ANY(ARRAY(SELECT project_id FROM scope)) AND i.search @@ ");
+        qb.push_bind(NARROW_BY_PROJECT_UP_TO);
+        qb.push(
+            " AND i.project_id = ANY(ARRAY(SELECT project_id FROM unfinished)) AND i.search @@ ",
+        );
         push_tsquery(&mut qb, query);
         qb.push(" AND i.created_at <= ");
         qb.push_bind(as_of);
         push_filters(&mut qb, filter);
         qb.push(" ORDER BY i.created_at DESC LIMIT ");
+        qb.push_bind(CANDIDATES);
+        qb.push(
+            "), older_in_large AS (
+                 SELECT i.id FROM issues i
+                 WHERE (SELECT COALESCE(sum(issue_counter), 0) FROM unfinished) > ",
+        );
+        qb.push_bind(NARROW_BY_PROJECT_UP_TO);
+        qb.push(
+            " AND i.project_id::text = ANY(ARRAY(SELECT project_id::text FROM unfinished)) AND i.search @@ ",
+        );
+        push_tsquery(&mut qb, query);
+        qb.push(" AND i.created_at <= ");
+        qb.push_bind(as_of);
+        push_filters(&mut qb, filter);
+        qb.push(" LIMIT ");
         qb.push_bind(CANDIDATES);
         qb.push("), key_match AS (SELECT i.id FROM issues i JOIN scope s ON s.project_id = i.project_id WHERE ");
         match &query.key {
@@ -197,7 +235,8 @@ impl SearchRepository for PgStore {
         push_tsquery(&mut qb, query);
         qb.push(
             ")::real END AS score
-                 FROM (SELECT id FROM recent UNION SELECT id FROM older UNION SELECT id FROM key_match) c
+                 FROM (SELECT id FROM recent UNION SELECT id FROM older_in_small UNION SELECT id FROM older_in_large
+                       UNION SELECT id FROM key_match) c
                  JOIN issues i ON i.id = c.id
                  JOIN scope s ON s.project_id = i.project_id
              )
