@@ -323,6 +323,17 @@ pub trait BoardRepository: Send + Sync {
         per_column: u32,
     ) -> Result<Option<Scoped<Board>>, RepoError>;
 
+    /// The board of one sprint: as [`BoardRepository::board`] over the sprint's issues, in
+    /// the same single round trip. The inner `None` when the project has no such sprint.
+    async fn sprint_board(
+        &self,
+        project: &ProjectRef,
+        user: Uuid,
+        sprint_id: Uuid,
+        filter: &IssueFilter,
+        per_column: u32,
+    ) -> Result<Option<Scoped<Option<Board>>>, RepoError>;
+
     /// Moves an issue: a new rank right between its new neighbours (only the moved issue
     /// is written; the ranks around the spot are respaced first when they grow too long), optionally a new
     /// status, a version bump and a `moved` event, atomically. Moves within a project are

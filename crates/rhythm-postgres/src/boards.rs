@@ -42,6 +42,42 @@ impl BoardRepository for PgStore {
         filter: &IssueFilter,
         per_column: u32,
     ) -> Result<Option<Scoped<Board>>, RepoError> {
+        let found = self.columns(project, user, None, filter, per_column).await?;
+        Ok(found.map(|scoped| Scoped {
+            access: scoped.access,
+            value: scoped.value.unwrap_or(Board { columns: Vec::new() }),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(per_column = per_column))]
+    async fn sprint_board(
+        &self,
+        project: &ProjectRef,
+        user: Uuid,
+        sprint_id: Uuid,
+        filter: &IssueFilter,
+        per_column: u32,
+    ) -> Result<Option<Scoped<Option<Board>>>, RepoError> {
+        self.columns(project, user, Some(sprint_id), filter, per_column).await
+    }
+
+    #[tracing::instrument(skip_all, fields(issue_id = %mv.issue_id))]
+    async fn move_issue(&self, mv: &Move) -> Result<MoveOutcome, RepoError> {
+        move_issue(&self.pool, mv).await
+    }
+}
+
+impl PgStore {
+    /// The board query; with `sprint`, also whether the project has that sprint (the board
+    /// is `None` if not).
+    async fn columns(
+        &self,
+        project: &ProjectRef,
+        user: Uuid,
+        sprint: Option<Uuid>,
+        filter: &IssueFilter,
+        per_column: u32,
+    ) -> Result<Option<Scoped<Option<Board>>>, RepoError> {
         let statuses: Vec<String> =
             IssueStatus::ALL.iter().map(|s| s.as_str().to_owned()).collect();
         let mut qb = access_prologue(project, user);
@@ -53,6 +89,16 @@ impl BoardRepository for PgStore {
         qb.push(
             " SELECT a.access_project_id, a.project_key, a.role, c.column_status, c.ord, t.total, t.points, ",
         );
+        match sprint {
+            Some(sprint_id) => {
+                qb.push("EXISTS (SELECT FROM sprints s WHERE s.id = ");
+                qb.push_bind(sprint_id);
+                qb.push(" AND s.project_id = a.access_project_id) AS sprint_found, ");
+            }
+            None => {
+                qb.push("true AS sprint_found, ");
+            }
+        }
         qb.push(crate::issues::issue_columns!());
         qb.push(
             " FROM access a CROSS JOIN cols c
@@ -75,6 +121,9 @@ impl BoardRepository for PgStore {
             return Ok(None);
         };
         let access = access_from_row(first)?;
+        if !first.try_get::<bool, _>("sprint_found").map_err(decode_err)? {
+            return Ok(Some(Scoped { access, value: None }));
+        }
         let project_key: String = first.try_get("project_key").map_err(decode_err)?;
         let mut columns: BTreeMap<i64, Column> = BTreeMap::new();
         for row in &rows {
@@ -110,19 +159,19 @@ impl BoardRepository for PgStore {
                 column
             })
             .collect();
-        Ok(Some(Scoped { access, value: Board { columns } }))
+        Ok(Some(Scoped { access, value: Some(Board { columns }) }))
     }
+}
 
-    #[tracing::instrument(skip_all, fields(issue_id = %mv.issue_id))]
-    async fn move_issue(&self, mv: &Move) -> Result<MoveOutcome, RepoError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2::text))")
-            .bind(RANK_LOCK)
-            .bind(mv.project_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let current: Option<(String, String)> = sqlx::query_as(
+async fn move_issue(pool: &sqlx::PgPool, mv: &Move) -> Result<MoveOutcome, RepoError> {
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2::text))")
+        .bind(RANK_LOCK)
+        .bind(mv.project_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    let current: Option<(String, String)> = sqlx::query_as(
             "SELECT status, rank FROM issues WHERE id = $1 AND project_id = $2 AND deleted_at IS NULL FOR UPDATE",
         )
         .bind(mv.issue_id)
@@ -130,16 +179,16 @@ impl BoardRepository for PgStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(map_err)?;
-        let Some((current_status, current_rank)) = current else {
-            return Ok(MoveOutcome::Gone);
-        };
-        let target = mv.status.map_or(current_status.clone(), |s| s.as_str().to_owned());
-        let new_rank = match new_rank(&mut tx, mv, &target, &current_rank).await? {
-            Placement::Rank(rank) => rank,
-            Placement::Respace { lo, hi } => respace(&mut tx, mv, lo, hi).await?,
-            Placement::AnchorMissing => return Ok(MoveOutcome::AnchorNotInColumn),
-        };
-        let row = sqlx::query(concat!(
+    let Some((current_status, current_rank)) = current else {
+        return Ok(MoveOutcome::Gone);
+    };
+    let target = mv.status.map_or(current_status.clone(), |s| s.as_str().to_owned());
+    let new_rank = match new_rank(&mut tx, mv, &target, &current_rank).await? {
+        Placement::Rank(rank) => rank,
+        Placement::Respace { lo, hi } => respace(&mut tx, mv, lo, hi).await?,
+        Placement::AnchorMissing => return Ok(MoveOutcome::AnchorNotInColumn),
+    };
+    let row = sqlx::query(concat!(
             "UPDATE issues i SET status = $2, rank = $3,
                  resolved_at = CASE WHEN $2 IN ('done', 'cancelled') THEN COALESCE(i.resolved_at, now()) END,
                  version = i.version + 1, updated_at = now()
@@ -153,34 +202,33 @@ impl BoardRepository for PgStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(map_err)?;
-        let mut changes = Changes::new();
-        if target != current_status {
-            changes.insert(
-                "status".to_owned(),
-                FieldChange { from: current_status.as_str().into(), to: target.as_str().into() },
-            );
-        }
+    let mut changes = Changes::new();
+    if target != current_status {
         changes.insert(
-            "rank".to_owned(),
-            FieldChange { from: current_rank.as_str().into(), to: new_rank.as_str().into() },
+            "status".to_owned(),
+            FieldChange { from: current_status.as_str().into(), to: target.as_str().into() },
         );
-        sqlx::query(
-            "INSERT INTO issue_events (id, project_id, issue_id, actor_id, kind, changes)
-             VALUES ($1, $2, $3, $4, 'moved', $5)",
-        )
-        .bind(Uuid::now_v7())
-        .bind(mv.project_id)
-        .bind(mv.issue_id)
-        .bind(mv.actor_id)
-        .bind(encode_changes(&changes)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        let key: String = row.try_get("project_key").map_err(decode_err)?;
-        let issue = issue_from_row(&row, &key)?.ok_or(RepoError::NotFound)?;
-        Ok(MoveOutcome::Moved(Box::new(issue)))
     }
+    changes.insert(
+        "rank".to_owned(),
+        FieldChange { from: current_rank.as_str().into(), to: new_rank.as_str().into() },
+    );
+    sqlx::query(
+        "INSERT INTO issue_events (id, project_id, issue_id, actor_id, kind, changes)
+             VALUES ($1, $2, $3, $4, 'moved', $5)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(mv.project_id)
+    .bind(mv.issue_id)
+    .bind(mv.actor_id)
+    .bind(encode_changes(&changes)?)
+    .execute(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    tx.commit().await.map_err(map_err)?;
+    let key: String = row.try_get("project_key").map_err(decode_err)?;
+    let issue = issue_from_row(&row, &key)?.ok_or(RepoError::NotFound)?;
+    Ok(MoveOutcome::Moved(Box::new(issue)))
 }
 
 enum Placement {

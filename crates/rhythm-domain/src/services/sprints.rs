@@ -145,10 +145,80 @@ impl SprintService {
         mut filter: IssueFilter,
         per_column: u32,
     ) -> Result<Board, DomainError> {
-        let sprint = self.get(user, project, sprint_id).await?;
-        filter.sprint = Some(SprintFilter::Sprint(sprint.id));
-        let found = self.boards.board(project, user, &filter, per_column).await?;
+        filter.sprint = Some(SprintFilter::Sprint(sprint_id));
+        let found = self.boards.sprint_board(project, user, sprint_id, &filter, per_column).await?;
         require(found.as_ref().map(|s| s.access.role), Action::Read)?;
-        found.map(|s| s.value).ok_or(DomainError::NotFound)
+        found.and_then(|s| s.value).ok_or(DomainError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{MockBoardRepository, MockProjectRepository, MockSprintRepository};
+    use crate::project::Scoped;
+    use crate::values::{ProjectKey, Role};
+
+    fn service(boards: MockBoardRepository) -> SprintService {
+        SprintService::new(
+            Arc::new(MockSprintRepository::new()),
+            Arc::new(MockProjectRepository::new()),
+            Arc::new(boards),
+        )
+    }
+
+    fn key() -> ProjectRef {
+        ProjectRef::Key(ProjectKey::parse("RHY").unwrap())
+    }
+
+    fn access(role: Role) -> ProjectAccess {
+        ProjectAccess { project_id: Uuid::nil(), role }
+    }
+
+    #[tokio::test]
+    async fn a_sprint_board_is_one_call_filtered_to_the_sprint() {
+        let sprint_id = Uuid::now_v7();
+        let mut boards = MockBoardRepository::new();
+        boards
+            .expect_sprint_board()
+            .withf(move |_, _, id, filter, per_column| {
+                *id == sprint_id
+                    && filter.sprint == Some(SprintFilter::Sprint(sprint_id))
+                    && *per_column == 20
+            })
+            .times(1)
+            .returning(|_, _, _, _, _| {
+                Ok(Some(Scoped {
+                    access: access(Role::Viewer),
+                    value: Some(Board { columns: vec![] }),
+                }))
+            });
+        let board = service(boards)
+            .board(Uuid::now_v7(), &key(), sprint_id, IssueFilter::default(), 20)
+            .await;
+        assert!(board.is_ok(), "viewers may read a sprint board: {board:?}");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_sprint_or_project_is_not_found() {
+        let mut boards = MockBoardRepository::new();
+        let mut calls = 0;
+        boards.expect_sprint_board().times(2).returning(move |_, _, _, _, _| {
+            calls += 1;
+            Ok(if calls == 1 {
+                // A member, but the project has no such sprint.
+                Some(Scoped { access: access(Role::Member), value: None })
+            } else {
+                // Not a member.
+                None
+            })
+        });
+        let service = service(boards);
+        for _ in 0..2 {
+            let err = service
+                .board(Uuid::now_v7(), &key(), Uuid::now_v7(), IssueFilter::default(), 20)
+                .await;
+            assert!(matches!(err, Err(DomainError::NotFound)), "{err:?}");
+        }
     }
 }
