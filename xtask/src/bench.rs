@@ -178,6 +178,10 @@ async fn bench(
     } else {
         None
     };
+    // Data seeded by an older version gets the newer migrations once, not on every copy.
+    let mut seeded = PgConnection::connect(&cluster.url(PRISTINE)).await?;
+    rhythm_postgres::MIGRATOR.run(&mut seeded).await.context("migrating the seeded data")?;
+    seeded.close().await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "CREATE DATABASE {DATABASE} TEMPLATE {PRISTINE} STRATEGY FILE_COPY"
     )))
@@ -185,6 +189,9 @@ async fn bench(
     .await?;
     let mut db = PgConnection::connect(&url).await?;
     sqlx::raw_sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").execute(&mut db).await?;
+    // Nothing left for background workers to catch up on while the figures are taken.
+    sqlx::raw_sql("VACUUM (ANALYZE)").execute(&mut db).await?;
+    sqlx::raw_sql("CHECKPOINT").execute(&mut db).await?;
     let existing = seed::report(&mut db, Duration::ZERO).await?;
 
     let log = bench_dir.join("rhythm.log");
@@ -216,7 +223,7 @@ async fn bench(
     let all = workloads(&targets);
     // Reads first, then the writes (W7, W8), which change the data the reads see.
     let (reads, writes): (Vec<_>, Vec<_>) =
-        all.into_iter().partition(|(name, _, _)| !matches!(*name, "W7" | "W8"));
+        all.into_iter().partition(|(name, _, _)| !name.starts_with("W7") && *name != "W8");
     for (name, description, next) in reads {
         if !wanted(name) {
             continue;
@@ -235,18 +242,20 @@ async fn bench(
         )
         .await?;
         if matches!(name, "W1" | "W2" | "W4" | "W6") {
-            anchor(&http, &base, cluster, &mut db, &next, &mut report, options).await?;
+            anchor(&http, &base, cluster, &mut db, bench_dir, &next, &mut report, options).await?;
         }
         println!("{}", row(&report));
         reports.push(report);
     }
     if wanted("W3") {
-        let report = depth(&http, &base, &targets, options).await?;
+        let report = depth(&http, &base, cluster, &mut db, bench_dir, &targets, options).await?;
         println!("{}", row(&report));
         reports.push(report);
     }
     if wanted("W6") {
-        reports.extend(search_bands(&http, &base, &targets, options).await?);
+        reports.extend(
+            search_bands(&http, &base, cluster, &mut db, bench_dir, &targets, options).await?,
+        );
     }
     if wanted("login") {
         let report = logins(&http, &base, options).await?;
@@ -488,7 +497,17 @@ fn workloads(t: &Arc<Targets>) -> Vec<(&'static str, &'static str, Next)> {
             Op::post(
                 format!("/api/v1/projects/{key}/issues"),
                 t.token(email),
-                json!({"title": t.titles.title((w as u64) << 40 ^ i)}),
+                json!({"title": t.titles.title(((w as u64) << 40) ^ i)}),
+            )
+        })
+    };
+    let creates_in_one_project: Next = {
+        let t = t.clone();
+        Arc::new(move |w, i| {
+            Op::post(
+                format!("/api/v1/projects/{}/issues", t.largest.0),
+                t.token(&t.largest.1),
+                json!({"title": t.titles.title(((w as u64) << 40) ^ i ^ (1 << 63))}),
             )
         })
     };
@@ -512,6 +531,7 @@ fn workloads(t: &Arc<Targets>) -> Vec<(&'static str, &'static str, Next)> {
         ("W5", "GET backlog and active sprint board", w5),
         ("W6", "GET search (global) and q= (project), all frequency bands", w6),
         ("W7", "POST create (half on the largest project) and move", w7),
+        ("W7-one", "POST create, all on the largest project", creates_in_one_project),
         ("W8", "mix: 75% reads W1–W5, 15% search, 10% writes", w8),
     ]
 }
@@ -627,6 +647,9 @@ async fn measure(
 async fn depth(
     http: &Client,
     base: &str,
+    cluster: &TempCluster,
+    db: &mut PgConnection,
+    bench_dir: &Path,
     t: &Targets,
     options: &Options,
 ) -> anyhow::Result<WorkloadReport> {
@@ -636,6 +659,7 @@ async fn depth(
     let mut deep = Vec::new();
     let walks = if options.smoke { 1 } else { 3 };
     let mut reached = 0;
+    let mut deepest = String::new();
     for _ in 0..walks {
         let mut cursor: Option<String> = None;
         let mut page = 0usize;
@@ -663,7 +687,8 @@ async fn depth(
                     if let Some(c) = &cursor {
                         path.push_str(&format!("&cursor={c}"));
                     }
-                    deep.push(send(http, base, &Op::get(path, &token)).await.latency);
+                    deep.push(send(http, base, &Op::get(path.clone(), &token)).await.latency);
+                    deepest = path;
                 }
                 reached = page;
                 break;
@@ -690,6 +715,8 @@ async fn depth(
     report.extra.insert("deep_page_ms".into(), json!(pn.as_secs_f64() * 1000.0));
     report.extra.insert("ratio".into(), json!(pn.as_secs_f64() / p1.as_secs_f64().max(1e-9)));
     report.p50_ms = pn.as_secs_f64() * 1000.0;
+    let statements = capture(http, base, cluster, db, vec![Op::get(deepest, &token)]).await?;
+    explain_slowest(db, bench_dir, "W3", &statements, &mut report).await?;
     Ok(report)
 }
 
@@ -747,6 +774,9 @@ async fn logins(http: &Client, base: &str, options: &Options) -> anyhow::Result<
 async fn search_bands(
     http: &Client,
     base: &str,
+    cluster: &TempCluster,
+    db: &mut PgConnection,
+    bench_dir: &Path,
     t: &Arc<Targets>,
     options: &Options,
 ) -> anyhow::Result<Vec<WorkloadReport>> {
@@ -771,6 +801,7 @@ async fn search_bands(
             let peak = closed_loop(http, base, 8, options.duration, next.clone()).await;
             // Latency at half the peak, open loop, like the other workloads.
             let rate = (peak.throughput() / 2.0).max(1.0);
+            let next_op = next.clone();
             let stats = open_loop(http, base, rate, 64, options.duration, next).await;
             let mut report = WorkloadReport {
                 name: format!("W6 {} {}", if scoped { "project" } else { "global" }, term.band),
@@ -786,6 +817,9 @@ async fn search_bands(
                 ..Default::default()
             };
             report.peak.insert(8, peak.throughput());
+            let ops = (0..4).map(|i| next_op(0, i)).collect();
+            let statements = capture(http, base, cluster, db, ops).await?;
+            explain_slowest(db, bench_dir, &report.name.clone(), &statements, &mut report).await?;
             println!("{}", row(&report));
             reports.push(report);
         }
@@ -793,25 +827,23 @@ async fn search_bands(
     Ok(reports)
 }
 
-/// Captures the statements a workload sends (from PostgreSQL's log) and replays them with
-/// pgbench at the pool's concurrency.
-async fn anchor(
+/// The statements the API sends for `ops`, with their parameters spliced in, read from
+/// PostgreSQL's log (every statement is logged while they run).
+async fn capture(
     http: &Client,
     base: &str,
     cluster: &TempCluster,
     db: &mut PgConnection,
-    next: &Next,
-    report: &mut WorkloadReport,
-    options: &Options,
-) -> anyhow::Result<()> {
+    ops: Vec<Op>,
+) -> anyhow::Result<Vec<String>> {
     let log = cluster.log_file();
     let offset = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
     // ALTER SYSTEM may not share a (multi-statement) transaction with anything.
     sqlx::raw_sql("ALTER SYSTEM SET log_min_duration_statement = 0").execute(&mut *db).await?;
     sqlx::raw_sql("SELECT pg_reload_conf()").execute(&mut *db).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    for i in 0..24 {
-        send(http, base, &next(i % 4, i as u64 * 13)).await;
+    for op in &ops {
+        send(http, base, op).await;
     }
     sqlx::raw_sql("ALTER SYSTEM RESET log_min_duration_statement").execute(&mut *db).await?;
     sqlx::raw_sql("SELECT pg_reload_conf()").execute(&mut *db).await?;
@@ -821,12 +853,62 @@ async fn anchor(
         String::from_utf8_lossy(&text[usize::try_from(offset).unwrap_or(0).min(text.len())..])
             .into_owned();
     let statements = captured_statements(&text);
-    ensure!(
-        !statements.is_empty(),
-        "no statements captured for {} from {}",
-        report.name,
-        log.display()
-    );
+    ensure!(!statements.is_empty(), "no statements captured from {}", log.display());
+    Ok(statements)
+}
+
+/// `EXPLAIN (ANALYZE, BUFFERS)` of the slowest of `statements` (each run once to warm the
+/// cache, then explained), written to `target/bench/plans/<name>.txt` and kept in the report.
+async fn explain_slowest(
+    db: &mut PgConnection,
+    bench_dir: &Path,
+    name: &str,
+    statements: &[String],
+    report: &mut WorkloadReport,
+) -> anyhow::Result<()> {
+    let mut slowest: Option<(f64, String, String)> = None;
+    for statement in statements.iter().take(8) {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone())).execute(&mut *db).await?;
+        let lines: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN (ANALYZE, BUFFERS) {statement}"
+        )))
+        .fetch_all(&mut *db)
+        .await?;
+        let ms = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("Execution Time: "))
+            .and_then(|t| t.trim_end_matches(" ms").parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if slowest.as_ref().is_none_or(|(worst, _, _)| ms > *worst) {
+            slowest = Some((ms, statement.clone(), lines.join("\n")));
+        }
+    }
+    let Some((ms, statement, plan)) = slowest else { return Ok(()) };
+    let dir = bench_dir.join("plans");
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join(format!("{}.txt", name.replace(' ', "-")));
+    std::fs::write(&file, format!("{statement};\n\n{plan}\n"))?;
+    report.extra.insert("plan_execution_ms".into(), json!(ms));
+    report.extra.insert("plan_file".into(), json!(file.display().to_string()));
+    Ok(())
+}
+
+/// Replays the statements a workload sent with pgbench at the pool's concurrency: the
+/// raw-SQL limit of the same work. Also keeps the plan of the slowest of them.
+#[allow(clippy::too_many_arguments)]
+async fn anchor(
+    http: &Client,
+    base: &str,
+    cluster: &TempCluster,
+    db: &mut PgConnection,
+    bench_dir: &Path,
+    next: &Next,
+    report: &mut WorkloadReport,
+    options: &Options,
+) -> anyhow::Result<()> {
+    let ops = (0..24).map(|i| next(i % 4, i as u64 * 13)).collect();
+    let statements = capture(http, base, cluster, db, ops).await?;
+    explain_slowest(db, bench_dir, &report.name.clone(), &statements, report).await?;
     let dir =
         std::env::temp_dir().join(format!("rhythm-pgbench-{}-{}", report.name, std::process::id()));
     std::fs::create_dir_all(&dir)?;

@@ -533,6 +533,16 @@ async fn invariants(db: &mut PgConnection, ledger: &Ledger) -> anyhow::Result<()
             "issue {number}: version {version} but {events} events — a half-applied write"
         );
     }
+    let drifted: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM project_board_totals t WHERE t.issues <> ARRAY(
+             SELECT count(i.id) FROM generate_series(1, 6) AS g(k)
+             LEFT JOIN issues i ON i.project_id = t.project_id AND i.deleted_at IS NULL
+                               AND rhythm_status_column(i.status) = g.k
+             GROUP BY g.k ORDER BY g.k)",
+    )
+    .fetch_one(&mut *db)
+    .await?;
+    ensure!(drifted == 0, "{drifted} projects' board totals differ from their issues");
     let mut checked = 0;
     for (number, log) in &ledger.issues {
         let (version, title, _) = stored
@@ -551,8 +561,8 @@ async fn invariants(db: &mut PgConnection, ledger: &Ledger) -> anyhow::Result<()
         checked += 1;
     }
     println!(
-        "5 invariants: every project has an owner; {count} issue numbers gap-free; {checked} acknowledged issues and all their \
-         acknowledged updates present; version = event count for all {} issues (no half-applied write)",
+        "6 invariants: every project has an owner; {count} issue numbers gap-free; {checked} acknowledged issues and all their \
+         acknowledged updates present; version = event count for all {} issues (no half-applied write); board totals = counted rows",
         stored.len()
     );
     Ok(())

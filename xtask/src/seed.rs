@@ -492,7 +492,8 @@ pub async fn seed(root: &Path, url: &str, issues: u64, seed: u64) -> anyhow::Res
         .after_connect(|conn, _| {
             Box::pin(async move {
                 // Bulk-load settings for this session only; the data is generated valid,
-                // so the per-row foreign-key triggers can rest (superusers only).
+                // so the per-row foreign-key and board-total triggers can rest (superusers
+                // only; the totals are counted once afterwards).
                 sqlx::raw_sql("SET synchronous_commit = off").execute(&mut *conn).await?;
                 let _ = sqlx::raw_sql("SET session_replication_role = replica")
                     .execute(&mut *conn)
@@ -542,6 +543,8 @@ pub async fn seed(root: &Path, url: &str, issues: u64, seed: u64) -> anyhow::Res
     let (x, y) = tokio::join!(build(even), build(odd));
     x?;
     y?;
+    // The loading sessions ran without triggers: count the board totals once.
+    sqlx::raw_sql("SELECT rhythm_recount_board_totals()").execute(&mut conn).await?;
     sqlx::raw_sql("ANALYZE").execute(&mut conn).await?;
     let terms = choose_terms(&mut conn, &vocabulary, &counts, issues).await?;
     pool.close().await;

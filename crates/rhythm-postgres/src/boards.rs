@@ -84,8 +84,8 @@ impl PgStore {
         qb.push(", cols AS (SELECT status AS column_status, ord FROM unnest(");
         qb.push_bind(statuses);
         qb.push("::text[]) WITH ORDINALITY AS c(status, ord))");
-        // One index range per column: its total and points (index-only), then its first
-        // issues in rank order.
+        // Per column: its total and points (kept by triggers for the whole project, else
+        // counted on an index-only range), then its first issues in rank order.
         qb.push(
             " SELECT a.access_project_id, a.project_key, a.role, c.column_status, c.ord, t.total, t.points, ",
         );
@@ -100,13 +100,20 @@ impl PgStore {
             }
         }
         qb.push(crate::issues::issue_columns!());
-        qb.push(
-            " FROM access a CROSS JOIN cols c
-              CROSS JOIN LATERAL (
-                  SELECT count(*) AS total, COALESCE(sum(i.story_points), 0)::bigint AS points
-                  FROM issues i WHERE i.project_id = a.access_project_id AND i.status = c.column_status",
-        );
-        push_filters(&mut qb, filter);
+        qb.push(" FROM access a CROSS JOIN cols c CROSS JOIN LATERAL (");
+        if sprint.is_none() && *filter == IssueFilter::default() {
+            // The whole project: the totals the triggers keep (migration 0004).
+            qb.push(
+                "SELECT bt.issues[c.ord::int] AS total, bt.points[c.ord::int] AS points
+                 FROM project_board_totals bt WHERE bt.project_id = a.access_project_id",
+            );
+        } else {
+            qb.push(
+                "SELECT count(*) AS total, COALESCE(sum(i.story_points), 0)::bigint AS points
+                 FROM issues i WHERE i.project_id = a.access_project_id AND i.status = c.column_status",
+            );
+            push_filters(&mut qb, filter);
+        }
         qb.push(
             ") t
               LEFT JOIN LATERAL (

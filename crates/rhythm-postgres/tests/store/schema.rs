@@ -258,3 +258,94 @@ async fn the_sql_rank_of_a_position_is_the_domains(pool: PgPool) {
         assert_eq!(sql, rhythm_domain::rank::for_position(position), "{position}");
     }
 }
+
+#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
+async fn the_sql_board_columns_are_in_the_domains_order(pool: PgPool) {
+    for (k, status) in rhythm_domain::values::IssueStatus::ALL.iter().enumerate() {
+        let column: i32 = sqlx::query_scalar("SELECT rhythm_status_column($1)")
+            .bind(status.as_str())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(usize::try_from(column).unwrap(), k + 1, "{}", status.as_str());
+    }
+}
+
+/// The totals the triggers keep, and the same counted from the rows.
+async fn board_totals(
+    pool: &PgPool,
+    project: Uuid,
+) -> ((Vec<i64>, Vec<i64>), (Vec<i64>, Vec<i64>)) {
+    let kept: (Vec<i64>, Vec<i64>) =
+        sqlx::query_as("SELECT issues, points FROM project_board_totals WHERE project_id = $1")
+            .bind(project)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    let counted: (Vec<i64>, Vec<i64>) = sqlx::query_as(
+        "SELECT array_agg(n ORDER BY k), array_agg(p ORDER BY k) FROM (
+             SELECT g.k, count(i.id) AS n, COALESCE(sum(i.story_points), 0)::bigint AS p
+             FROM generate_series(1, 6) AS g(k)
+             LEFT JOIN issues i ON i.project_id = $1 AND i.deleted_at IS NULL
+                               AND rhythm_status_column(i.status) = g.k
+             GROUP BY g.k) c",
+    )
+    .bind(project)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    (kept, counted)
+}
+
+#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
+async fn board_totals_follow_every_kind_of_issue_write(pool: PgPool) {
+    let reporter = user(&pool).await;
+    let (p, other) = (project(&pool, "RHY").await.unwrap(), project(&pool, "OTH").await.unwrap());
+    let mut ids = Vec::new();
+    for number in 1..=6 {
+        ids.push(issue(&pool, p, reporter, number).await.unwrap());
+    }
+    issue(&pool, other, reporter, 1).await.unwrap();
+    let run = |sql: &'static str, id: Uuid| sqlx::query(sql).bind(id).execute(&pool);
+    run("UPDATE issues SET story_points = 5 WHERE id = $1", ids[0]).await.unwrap();
+    run("UPDATE issues SET status = 'in_progress', story_points = 3 WHERE id = $1", ids[1])
+        .await
+        .unwrap();
+    run("UPDATE issues SET status = 'done', resolved_at = now() WHERE id = $1", ids[0])
+        .await
+        .unwrap();
+    run("UPDATE issues SET title = 'renamed' WHERE id = $1", ids[2]).await.unwrap();
+    run("UPDATE issues SET deleted_at = now() WHERE id = $1", ids[3]).await.unwrap();
+    run("UPDATE issues SET story_points = 8 WHERE id = $1", ids[3]).await.unwrap();
+    run("UPDATE issues SET deleted_at = now() WHERE id = $1", ids[4]).await.unwrap();
+    run("UPDATE issues SET deleted_at = NULL, status = 'backlog' WHERE id = $1", ids[4])
+        .await
+        .unwrap();
+    run("DELETE FROM issues WHERE id = $1", ids[5]).await.unwrap();
+
+    let (kept, counted) = board_totals(&pool, p).await;
+    assert_eq!(kept, counted);
+    // backlog: #5 (restored there) · todo: #3 · in_progress: #2 (3 points) · done: #1 (5 points).
+    assert_eq!(kept, (vec![1, 1, 1, 0, 1, 0], vec![0, 0, 3, 0, 5, 0]));
+    let (kept, counted) = board_totals(&pool, other).await;
+    assert_eq!(kept, counted);
+    assert_eq!(kept.0, [0, 1, 0, 0, 0, 0], "another project's totals are its own");
+
+    // A rolled-back write leaves them as they were.
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query(
+        "UPDATE issues SET status = 'cancelled', resolved_at = now() WHERE project_id = $1",
+    )
+    .bind(p)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.rollback().await.unwrap();
+    let (kept, counted) = board_totals(&pool, p).await;
+    assert_eq!(kept, counted);
+    assert_eq!(kept.0, [1, 1, 1, 0, 1, 0]);
+
+    // The recount agrees with what the triggers kept.
+    sqlx::query("SELECT rhythm_recount_board_totals()").execute(&pool).await.unwrap();
+    assert_eq!(board_totals(&pool, p).await.0.0, [1, 1, 1, 0, 1, 0]);
+}
