@@ -29,27 +29,22 @@ $$;
 CREATE TRIGGER projects_board_totals AFTER INSERT ON projects
     FOR EACH ROW EXECUTE FUNCTION rhythm_project_board_totals_create();
 
--- Adds `delta` to the totals of a project's columns, element by element.
-CREATE FUNCTION rhythm_add_board_totals(project uuid, issue_delta bigint[], point_delta bigint[])
-    RETURNS void
-    LANGUAGE sql AS $$
-    UPDATE project_board_totals t
-    SET issues = ARRAY(SELECT a + d FROM unnest(t.issues, issue_delta) WITH ORDINALITY AS u(a, d, n) ORDER BY n),
-        points = ARRAY(SELECT a + d FROM unnest(t.points, point_delta) WITH ORDINALITY AS u(a, d, n) ORDER BY n)
-    WHERE t.project_id = project;
-$$;
-
 -- Applies an issue write to its project's totals: the old row leaves its column (if it was
--- live), the new row joins its column (if it is live). Writes that change none of status,
--- points or liveness touch nothing; issues never move between projects. One row per
--- project is locked, so concurrent writes of one project queue on it rather than
--- deadlock on several.
+-- live), the new row joins its column (if it is live), as one update of at most two array
+-- elements. Writes that change none of status, points or liveness touch nothing; issues
+-- never move between projects. One row per project is locked, so concurrent writes of one
+-- project queue on it rather than deadlock on several.
 CREATE FUNCTION rhythm_issue_board_totals() RETURNS trigger
     LANGUAGE plpgsql AS $$
 DECLARE
-    issue_delta bigint[] := '{0,0,0,0,0,0}';
-    point_delta bigint[] := '{0,0,0,0,0,0}';
-    k integer;
+    project uuid;
+    -- Column, issue delta and point delta leaving (1) and joining (2).
+    k1 integer;
+    i1 bigint := 0;
+    p1 bigint := 0;
+    k2 integer;
+    i2 bigint := 0;
+    p2 bigint := 0;
 BEGIN
     IF TG_OP = 'UPDATE' THEN
         IF OLD.status = NEW.status
@@ -59,21 +54,39 @@ BEGIN
         END IF;
     END IF;
     IF TG_OP <> 'INSERT' THEN
+        project := OLD.project_id;
         IF OLD.deleted_at IS NULL THEN
-            k := rhythm_status_column(OLD.status);
-            issue_delta[k] := issue_delta[k] - 1;
-            point_delta[k] := point_delta[k] - COALESCE(OLD.story_points, 0);
+            k1 := rhythm_status_column(OLD.status);
+            i1 := -1;
+            p1 := -COALESCE(OLD.story_points, 0);
         END IF;
     END IF;
     IF TG_OP <> 'DELETE' THEN
+        project := NEW.project_id;
         IF NEW.deleted_at IS NULL THEN
-            k := rhythm_status_column(NEW.status);
-            issue_delta[k] := issue_delta[k] + 1;
-            point_delta[k] := point_delta[k] + COALESCE(NEW.story_points, 0);
+            k2 := rhythm_status_column(NEW.status);
+            i2 := 1;
+            p2 := COALESCE(NEW.story_points, 0);
         END IF;
-        PERFORM rhythm_add_board_totals(NEW.project_id, issue_delta, point_delta);
+    END IF;
+    -- Two assignments to one element would not add up: merge them.
+    IF k1 IS NULL OR k1 = k2 THEN
+        k1 := k2;
+        i1 := i1 + i2;
+        p1 := p1 + p2;
+        k2 := NULL;
+    END IF;
+    IF k1 IS NULL THEN
+        RETURN NULL;
+    ELSIF k2 IS NULL THEN
+        UPDATE project_board_totals
+        SET issues[k1] = issues[k1] + i1, points[k1] = points[k1] + p1
+        WHERE project_id = project;
     ELSE
-        PERFORM rhythm_add_board_totals(OLD.project_id, issue_delta, point_delta);
+        UPDATE project_board_totals
+        SET issues[k1] = issues[k1] + i1, points[k1] = points[k1] + p1,
+            issues[k2] = issues[k2] + i2, points[k2] = points[k2] + p2
+        WHERE project_id = project;
     END IF;
     RETURN NULL;
 END

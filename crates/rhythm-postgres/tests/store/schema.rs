@@ -226,6 +226,21 @@ async fn ranks_order_bytewise_and_are_unique_per_project(pool: PgPool) {
         .await
         .unwrap_err();
     assert_eq!(constraint_of(&err).as_deref(), Some("issues_rank_format"));
+    for bad in [String::new(), "z".repeat(256)] {
+        let err = sqlx::query("UPDATE issues SET rank = $2 WHERE id = $1")
+            .bind(b)
+            .bind(&bad)
+            .execute(&pool)
+            .await
+            .unwrap_err();
+        assert_eq!(constraint_of(&err).as_deref(), Some("issues_rank_format"), "{}", bad.len());
+    }
+    sqlx::query("UPDATE issues SET rank = $2 WHERE id = $1")
+        .bind(b)
+        .bind("z".repeat(255))
+        .execute(&pool)
+        .await
+        .unwrap();
 }
 
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
