@@ -22,8 +22,9 @@ pub struct RegisterRequest {
     /// 3 to 254 characters with one `@`; unique regardless of case, stored as given.
     #[schema(value_type = String, min_length = 3, max_length = 254, pattern = "^[^@\\s]+@[^@\\s]+$")]
     email: Option<String>,
-    /// 1 to 100 characters after trimming.
-    #[schema(value_type = String, min_length = 1, max_length = 100)]
+    /// 1 to 100 characters once surrounding whitespace is trimmed (the schema gives no
+    /// `maxLength` because the limit applies after trimming).
+    #[schema(value_type = String, min_length = 1)]
     name: Option<String>,
     /// 8 to 128 characters.
     #[schema(value_type = String, min_length = 8, max_length = 128)]
@@ -133,7 +134,8 @@ pub async fn me(State(state): State<AppState>, user: CurrentUser) -> ApiResult<J
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
-    #[schema(min_length = 1, max_length = 100)]
+    /// 1 to 100 characters once surrounding whitespace is trimmed.
+    #[schema(min_length = 1)]
     name: Option<String>,
 }
 

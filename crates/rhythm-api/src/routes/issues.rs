@@ -116,8 +116,8 @@ fn type_field(raw: String) -> Result<IssueType, Invalid> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateIssueRequest {
-    /// 1 to 255 characters, stored trimmed.
-    #[schema(value_type = String, min_length = 1, max_length = 255)]
+    /// 1 to 255 characters once surrounding whitespace is trimmed; stored trimmed.
+    #[schema(value_type = String, min_length = 1)]
     title: Option<String>,
     #[schema(max_length = 100000)]
     description: Option<String>,
@@ -225,8 +225,9 @@ pub async fn get_issue(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateIssueRequest {
+    /// 1 to 255 characters once surrounding whitespace is trimmed; stored trimmed.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = String, min_length = 1, max_length = 255)]
+    #[schema(value_type = String, min_length = 1)]
     title: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = String, max_length = 100000)]

@@ -67,7 +67,8 @@ impl From<ProjectWithRole> for ProjectDto {
 pub struct CreateProjectRequest {
     #[schema(value_type = String, pattern = "^[A-Z][A-Z0-9]{1,9}$")]
     key: Option<String>,
-    #[schema(value_type = String, min_length = 1, max_length = 100)]
+    /// 1 to 100 characters once surrounding whitespace is trimmed.
+    #[schema(value_type = String, min_length = 1)]
     name: Option<String>,
     #[schema(max_length = 10000)]
     description: Option<String>,
@@ -137,7 +138,8 @@ pub async fn get_project(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProjectRequest {
-    #[schema(min_length = 1, max_length = 100)]
+    /// 1 to 100 characters once surrounding whitespace is trimmed.
+    #[schema(min_length = 1)]
     name: Option<String>,
     #[schema(max_length = 10000)]
     description: Option<String>,

@@ -71,7 +71,8 @@ fn date_field(raw: String) -> Result<Date, Invalid> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSprintRequest {
-    #[schema(value_type = String, min_length = 1, max_length = 100)]
+    /// 1 to 100 characters once surrounding whitespace is trimmed.
+    #[schema(value_type = String, min_length = 1)]
     name: Option<String>,
     #[schema(max_length = 10000)]
     goal: Option<String>,
@@ -179,7 +180,8 @@ pub async fn get_sprint(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSprintRequest {
-    #[schema(min_length = 1, max_length = 100)]
+    /// 1 to 100 characters once surrounding whitespace is trimmed.
+    #[schema(min_length = 1)]
     name: Option<String>,
     #[schema(max_length = 10000)]
     goal: Option<String>,

@@ -1,4 +1,5 @@
-//! The OpenAPI document matches the router, route for route; metrics and the docs page.
+//! The OpenAPI document matches the router, route for route, and the validation rules; metrics
+//! and the docs page.
 
 use std::collections::BTreeSet;
 
@@ -6,7 +7,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::support::TestApp;
@@ -199,4 +200,36 @@ async fn the_docs_page_is_served_from_the_binary(pool: PgPool) {
     assert!(init.contains("/api/v1/openapi.json"), "{init}");
     let doc = app.get("/api/v1/openapi.json").send().await;
     assert_eq!((doc.status, doc.json()["openapi"].clone()), (StatusCode::OK, Value::from("3.1.0")));
+}
+
+/// Limits that apply after trimming cannot be a `maxLength` on the raw string: a name of 100
+/// characters wrapped in whitespace is valid, so the document must not call it invalid.
+#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
+async fn trimmed_limits_are_not_promised_as_raw_max_length(pool: PgPool) {
+    let doc = document();
+    let schemas = &doc["components"]["schemas"];
+    for (schema, field) in [
+        ("RegisterRequest", "name"),
+        ("UpdateMeRequest", "name"),
+        ("CreateProjectRequest", "name"),
+        ("UpdateProjectRequest", "name"),
+        ("CreateSprintRequest", "name"),
+        ("UpdateSprintRequest", "name"),
+        ("CreateIssueRequest", "title"),
+        ("UpdateIssueRequest", "title"),
+    ] {
+        let property = &schemas[schema]["properties"][field];
+        assert!(property.is_object(), "{schema}.{field} is documented");
+        assert!(property.get("maxLength").is_none(), "{schema}.{field}: {property}");
+    }
+
+    let app = TestApp::new(pool);
+    let ann = app.register("ann@example.com", "Ann").await;
+    let hundred = "é".repeat(100);
+    let padded = json!({ "name": format!(" \u{a0}{hundred}\n") });
+    let res = app.patch("/api/v1/me").token(&ann.token).json(&padded).send().await;
+    assert_eq!((res.status, res.json()["name"].clone()), (StatusCode::OK, json!(hundred)));
+    let too_long = json!({ "name": format!(" {hundred}x ") });
+    let res = app.patch("/api/v1/me").token(&ann.token).json(&too_long).send().await;
+    res.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 }
