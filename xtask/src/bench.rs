@@ -252,6 +252,9 @@ async fn bench(
         println!("{}", row(&report));
         reports.push(report);
     }
+    if wanted("W2") && !options.smoke {
+        reports.extend(list_plans(&http, &base, cluster, &mut db, bench_dir, &targets).await?);
+    }
     if wanted("W6") {
         reports.extend(
             search_bands(&http, &base, cluster, &mut db, bench_dir, &targets, options).await?,
@@ -718,6 +721,44 @@ async fn depth(
     let statements = capture(http, base, cluster, db, vec![Op::get(deepest, &token)]).await?;
     explain_slowest(db, bench_dir, "W3", &statements, &mut report).await?;
     Ok(report)
+}
+
+/// Plans of the issue listing on the largest project for filter and sort combinations
+/// beyond W2's: each request once, its statement explained (`target/bench/plans/list-*.txt`).
+async fn list_plans(
+    http: &Client,
+    base: &str,
+    cluster: &TempCluster,
+    db: &mut PgConnection,
+    bench_dir: &Path,
+    t: &Targets,
+) -> anyhow::Result<Vec<WorkloadReport>> {
+    let (key, email) = (&t.largest.0, &t.largest.1);
+    let assignee = t.lists.iter().find(|l| &l.0 == key).map_or("none", |l| l.2.as_str());
+    let combinations = [
+        ("list-status-assignee", format!("status=todo,in_progress&assignee={assignee}")),
+        ("list-priority-type", "priority=high,urgent&type=bug&sort=-priority".to_owned()),
+        ("list-column-rank", "status=in_review&sort=rank".to_owned()),
+        ("list-updated-since", "updated_since=2026-01-01T00:00:00Z&sort=-updated_at".to_owned()),
+    ];
+    let mut reports = Vec::new();
+    for (name, query) in combinations {
+        let path = format!("/api/v1/projects/{key}/issues?{query}");
+        let mut report = WorkloadReport {
+            name: name.into(),
+            description: format!("GET …/issues?{query} on {key}"),
+            ..Default::default()
+        };
+        let statements =
+            capture(http, base, cluster, db, vec![Op::get(path, t.token(email))]).await?;
+        explain_slowest(db, bench_dir, name, &statements, &mut report).await?;
+        println!(
+            "{name:<16} plan {} ms",
+            report.extra.get("plan_execution_ms").unwrap_or(&json!(null))
+        );
+        reports.push(report);
+    }
+    Ok(reports)
 }
 
 /// Sign-ins: argon2id hashing on the blocking pool, bounded. How many logins per second the
