@@ -8,6 +8,7 @@
 //! - `chaos`    break PostgreSQL under a running server; check clean 503s and self-recovery
 //! - `soak`     steady load for N minutes: flat memory, bounded connections, no errors
 //! - `conformance` fuzz the API against its OpenAPI document with schemathesis
+//! - `screenshot` render `/docs` in headless Chromium into `docs/images/api-docs.png`
 //! - `ci`       what `.ci/run` runs: `test` plus the harness smoke checks
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -18,6 +19,7 @@ mod cluster;
 mod conformance;
 mod db;
 mod load;
+mod screenshot;
 mod seed;
 mod server;
 
@@ -84,6 +86,9 @@ enum Command {
         #[arg(long, default_value_t = 120)]
         max_time: u64,
     },
+    /// Render the `/docs` page in headless Chromium into docs/images/api-docs.png (installs
+    /// Debian's chromium package through apt when missing and running as root).
+    Screenshot,
     /// Steady mixed load for N minutes on a release build: RSS must stay flat, connections
     /// within the pool, every answer a success.
     Soak {
@@ -154,6 +159,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Chaos { fault_secs } => chaos::run(&sh, &chaos::Options { fault_secs })?,
         Command::Soak { minutes } => chaos::soak(&sh, minutes)?,
+        Command::Screenshot => screenshot::run(&sh, &runtime)?,
         Command::Conformance { max_time } => {
             conformance::run(&sh, &runtime, &conformance::Options { max_time_secs: max_time })?;
         }
