@@ -73,6 +73,8 @@ struct WorkloadReport {
     p999_ms: f64,
     /// Non-2xx answers over all phases.
     errors: u64,
+    /// Those answers by status (0: no answer).
+    error_statuses: BTreeMap<u16, u64>,
     requests: u64,
     round_trips_per_request: Option<f64>,
     server_cpu_ms_per_1000: f64,
@@ -200,6 +202,9 @@ async fn bench(
         ("RHYTHM_AUTH_RATE_PER_MIN", "0".to_owned()),
         ("RHYTHM_REQUEST_TIMEOUT_MS", "30000".to_owned()),
         ("RHYTHM_SLOW_QUERY_MS", "1000".to_owned()),
+        // The access tokens are taken once, before the workloads, and must outlive a full
+        // run (tens of minutes); the default 15 minutes would turn the last ones into 401s.
+        ("RHYTHM_ACCESS_TOKEN_TTL_SECS", "14400".to_owned()),
     ];
     let rhythm = RhythmProcess::start(binary, &url, &env, log)?;
     let http = client(Duration::from_secs(60), 128)?;
@@ -635,6 +640,12 @@ async fn measure(
     report.p999_ms = open.ms(0.999);
     report.requests = all.count();
     report.errors = all.count() - all.ok();
+    report.error_statuses = all
+        .statuses
+        .iter()
+        .filter(|(s, _)| !(200..300).contains(*s))
+        .map(|(s, c)| (*s, *c))
+        .collect();
     let calls = statement_calls(db).await?;
     // Every request of the measured phases, the statement-counting query itself aside.
     report.round_trips_per_request =
@@ -1120,7 +1131,7 @@ fn row(r: &WorkloadReport) -> String {
         line.push_str(&format!(" {}", serde_json::to_string(&r.extra).unwrap_or_default()));
     }
     if r.errors > 0 {
-        line.push_str(&format!(" ERRORS {}", r.errors));
+        line.push_str(&format!(" ERRORS {} by status {:?}", r.errors, r.error_statuses));
     }
     line
 }

@@ -443,24 +443,34 @@ pub(crate) fn access_prologue(project: &ProjectRef, user: Uuid) -> QueryBuilder<
     qb
 }
 
+/// `AND column = value` for one value (so an index on the column can also give the sort
+/// order: `= ANY` does not, and a board column sorted by rank would sort every issue of the
+/// column), `AND column = ANY(values)` for several, nothing for none.
+fn push_one_of<T>(qb: &mut QueryBuilder<Postgres>, column: &str, mut values: Vec<T>)
+where
+    T: for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres> + Send + 'static,
+    Vec<T>: for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+{
+    if values.len() > 1 {
+        qb.push(" AND ");
+        qb.push(column);
+        qb.push(" = ANY(");
+        qb.push_bind(values);
+        qb.push(")");
+    } else if let Some(value) = values.pop() {
+        qb.push(" AND ");
+        qb.push(column);
+        qb.push(" = ");
+        qb.push_bind(value);
+    }
+}
+
 /// Appends the listing filters to a query over `issues i`.
 pub(crate) fn push_filters(qb: &mut QueryBuilder<Postgres>, filter: &IssueFilter) {
     qb.push(" AND i.deleted_at IS NULL");
-    if !filter.statuses.is_empty() {
-        qb.push(" AND i.status = ANY(");
-        qb.push_bind(filter.statuses.iter().map(|s| s.as_str().to_owned()).collect::<Vec<_>>());
-        qb.push(")");
-    }
-    if !filter.priorities.is_empty() {
-        qb.push(" AND i.priority = ANY(");
-        qb.push_bind(filter.priorities.iter().map(|p| p.level()).collect::<Vec<_>>());
-        qb.push(")");
-    }
-    if !filter.types.is_empty() {
-        qb.push(" AND i.type = ANY(");
-        qb.push_bind(filter.types.iter().map(|t| t.as_str().to_owned()).collect::<Vec<_>>());
-        qb.push(")");
-    }
+    push_one_of(qb, "i.status", filter.statuses.iter().map(|s| s.as_str().to_owned()).collect());
+    push_one_of(qb, "i.priority", filter.priorities.iter().map(|p| p.level()).collect());
+    push_one_of(qb, "i.type", filter.types.iter().map(|t| t.as_str().to_owned()).collect());
     match filter.assignee {
         Some(AssigneeFilter::User(user)) => {
             qb.push(" AND i.assignee_id = ");
@@ -518,9 +528,10 @@ fn push_keyset(
     let Some(after) = after else {
         return Ok(());
     };
+    let unique = is_unique_in_project(sort.field);
     qb.push(" AND (");
     qb.push(sort_column(sort.field));
-    qb.push(", i.id) ");
+    qb.push(if unique { ") " } else { ", i.id) " });
     qb.push(if sort.descending { "< (" } else { "> (" });
     match (sort.field, &after.value) {
         (IssueSortField::CreatedAt | IssueSortField::UpdatedAt, SortValue::Time(t)) => {
@@ -539,10 +550,19 @@ fn push_keyset(
         }
         _ => return Err(RepoError::Internal("cursor value does not fit the sort".into())),
     }
-    qb.push(", ");
-    qb.push_bind(after.id);
+    if !unique {
+        qb.push(", ");
+        qb.push_bind(after.id);
+    }
     qb.push(")");
     Ok(())
+}
+
+/// Ranks and numbers are unique within a project (constraints `issues_project_rank_key` and
+/// `issues_project_number_key`), so they need no id to break ties, and without one the
+/// (project, …, rank) and (project, number) indexes give the order by themselves.
+fn is_unique_in_project(field: IssueSortField) -> bool {
+    matches!(field, IssueSortField::Rank | IssueSortField::Number)
 }
 
 fn push_order(qb: &mut QueryBuilder<Postgres>, sort: IssueSort) {
@@ -550,8 +570,10 @@ fn push_order(qb: &mut QueryBuilder<Postgres>, sort: IssueSort) {
     qb.push(" ORDER BY ");
     qb.push(sort_column(sort.field));
     qb.push(direction);
-    qb.push(", i.id");
-    qb.push(direction);
+    if !is_unique_in_project(sort.field) {
+        qb.push(", i.id");
+        qb.push(direction);
+    }
 }
 
 #[derive(FromRow)]
