@@ -274,7 +274,7 @@ async fn bench(
         if !wanted(name) {
             continue;
         }
-        let report = measure(
+        let mut report = measure(
             &http,
             &base,
             &rhythm,
@@ -287,6 +287,10 @@ async fn bench(
             options,
         )
         .await?;
+        if name == "W7-one" {
+            let gap_free = numbers_are_gap_free(&mut db, &targets.largest.0).await?;
+            report.extra.insert("numbers_gap_free".into(), json!(gap_free));
+        }
         println!("{}", row(&report));
         reports.push(report);
     }
@@ -312,11 +316,18 @@ async fn bench(
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|w| w["errors"].as_u64().unwrap_or(0) > 0)
-        .map(|w| format!("{}: {} errors", w["name"], w["errors"]))
+        .filter_map(|w| {
+            if w["errors"].as_u64().unwrap_or(0) > 0 {
+                Some(format!("{}: {} errors", w["name"], w["errors"]))
+            } else if w["extra"]["numbers_gap_free"] == json!(false) {
+                Some(format!("{}: issue numbers with gaps or repeats", w["name"]))
+            } else {
+                None
+            }
+        })
         .collect();
     if !failures.is_empty() {
-        bail!("workloads answered errors: {}", failures.join(", "));
+        bail!("workloads failed: {}", failures.join(", "));
     }
     Ok(())
 }
@@ -542,6 +553,21 @@ fn workloads(t: &Arc<Targets>) -> Vec<(&'static str, &'static str, Next)> {
         ("W7-one", "POST create, all on the largest project", creates_in_one_project),
         ("W8", "mix: 75% reads W1–W5, 15% search, 10% writes", w8),
     ]
+}
+
+/// Whether the project's issue numbers, deleted issues included, are exactly 1..=its
+/// counter: every create that took a number kept it, none was skipped or given twice.
+async fn numbers_are_gap_free(db: &mut PgConnection, key: &str) -> anyhow::Result<bool> {
+    let (count, distinct, low, high, counter): (i64, i64, Option<i64>, Option<i64>, i64) =
+        sqlx::query_as(
+            "SELECT count(*), count(DISTINCT i.number), min(i.number), max(i.number), p.issue_counter
+             FROM projects p JOIN issues i ON i.project_id = p.id
+             WHERE p.key = $1 GROUP BY p.issue_counter",
+        )
+        .bind(key)
+        .fetch_one(db)
+        .await?;
+    Ok(count == counter && distinct == counter && low == Some(1) && high == Some(counter))
 }
 
 /// CPU ticks (user + system) of a process and its children so far.
@@ -1127,7 +1153,7 @@ fn row(r: &WorkloadReport) -> String {
     if let Some(rss) = r.server_rss_kib_at_64 {
         line.push_str(&format!(" rss@64 {} KiB", rss));
     }
-    if !r.extra.is_empty() && (r.name == "W3" || r.name == "login") {
+    if !r.extra.is_empty() && matches!(r.name.as_str(), "W3" | "login" | "W7-one") {
         line.push_str(&format!(" {}", serde_json::to_string(&r.extra).unwrap_or_default()));
     }
     if r.errors > 0 {
