@@ -122,7 +122,10 @@ pub fn run(sh: &xshell::Shell, options: &Options) -> anyhow::Result<()> {
     let root = sh.current_dir();
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let bench_dir = target.join("bench");
+    // A smoke run's report and plans (small data) go apart, so they never replace the
+    // figures of a real run that docs/performance.md is written from.
+    let bench_dir =
+        if options.smoke { target.join("bench").join("smoke") } else { target.join("bench") };
     std::fs::create_dir_all(&bench_dir)?;
     let binary = build_rhythm(sh, !options.smoke)?;
     let port = free_port()?;

@@ -199,6 +199,8 @@ fn test(sh: &Shell, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
         .context("run `cargo fmt --all` to fix formatting")?;
     step("clippy");
     cmd!(sh, "{cargo} clippy --workspace --all-targets --locked -- -D warnings").run()?;
+    step("dependency rule");
+    domain_stays_pure(sh)?;
 
     // Tests make one fresh database per test on this server (`#[sqlx::test]`); the database
     // named here only holds their bookkeeping.
@@ -217,6 +219,29 @@ fn test(sh: &Shell, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
             .env("DATABASE_URL", &url)
             .run()?;
     }
+    Ok(())
+}
+
+/// Crates the domain must never depend on, directly or not: it holds no I/O.
+const FORBIDDEN_IN_DOMAIN: &[&str] =
+    &["sqlx", "sqlx-core", "axum", "hyper", "tokio", "mio", "reqwest", "tower"];
+
+/// Fails when `rhythm-domain`'s normal dependency tree reaches a database, HTTP or async I/O
+/// crate: the hexagon's dependency rule, checked on every test run.
+fn domain_stays_pure(sh: &Shell) -> anyhow::Result<()> {
+    let cargo = cargo();
+    let tree = cmd!(sh, "{cargo} tree -p rhythm-domain -e normal --prefix none --locked")
+        .quiet()
+        .read()?;
+    let offending: std::collections::BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| FORBIDDEN_IN_DOMAIN.contains(name))
+        .collect();
+    if !offending.is_empty() {
+        anyhow::bail!("rhythm-domain must stay free of I/O crates but depends on {offending:?}");
+    }
+    eprintln!("rhythm-domain depends on none of {FORBIDDEN_IN_DOMAIN:?}");
     Ok(())
 }
 
