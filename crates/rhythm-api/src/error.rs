@@ -67,6 +67,11 @@ impl ApiError {
         }
     }
 
+    /// Seconds a client is told to wait (`Retry-After`), if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }

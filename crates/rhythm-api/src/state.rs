@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rhythm_domain::ports::{
-    BoardRepository, IssueRepository, MemberRepository, ProjectRepository, SearchRepository,
-    SessionRepository, SprintRepository, StoreHealth, UserRepository,
+    AttemptCounter, BoardRepository, IssueRepository, MemberRepository, ProjectRepository,
+    SearchRepository, SessionRepository, SprintRepository, StoreHealth, UserRepository,
 };
 use rhythm_domain::services::auth::{AuthService, AuthSettings};
 use rhythm_domain::services::boards::BoardService;
@@ -72,8 +72,8 @@ pub struct Settings {
     pub auth: AuthConfig,
 }
 
-/// Shared, cheap-to-clone state of the router. Apart from the sign-in rate-limit counters,
-/// holds nothing that would make two replicas behave differently.
+/// Shared, cheap-to-clone state of the router. Holds nothing that would make two replicas
+/// behave differently: even the sign-in rate-limit counters live in the store.
 #[derive(Clone)]
 pub struct AppState {
     pub health: Arc<dyn StoreHealth>,
@@ -102,6 +102,7 @@ pub trait Store:
     + SprintRepository
     + BoardRepository
     + SearchRepository
+    + AttemptCounter
     + Clone
     + 'static
 {
@@ -116,6 +117,7 @@ impl<T> Store for T where
         + SprintRepository
         + BoardRepository
         + SearchRepository
+        + AttemptCounter
         + Clone
         + 'static
 {
@@ -126,6 +128,7 @@ impl AppState {
     /// takes a few milliseconds.
     pub fn new<S: Store>(store: S, settings: Settings) -> Result<Self, String> {
         let store = Arc::new(store);
+        let limits_store: Arc<dyn AttemptCounter> = store.clone();
         let tokens =
             Arc::new(JwtTokens::new(&settings.auth.jwt_secret, settings.auth.access_token_ttl));
         let hasher = Arc::new(Argon2Hasher::new(settings.auth.hash_concurrency)?);
@@ -153,7 +156,7 @@ impl AppState {
             sprints: Arc::new(sprints),
             search: Arc::new(search),
             tokens,
-            auth_limits: Arc::new(AuthRateLimiter::new(settings.auth.rate_per_min)),
+            auth_limits: Arc::new(AuthRateLimiter::new(limits_store, settings.auth.rate_per_min)),
             http: Arc::new(settings.http),
             metrics: crate::metrics::handle()?,
             openapi_json: crate::app::openapi()

@@ -358,3 +358,35 @@ pub trait SearchRepository: Send + Sync {
         page: &PageRequest<HitKey>,
     ) -> Result<Option<Page<Hit, HitKey>>, RepoError>;
 }
+
+/// Counters of sign-in attempts, kept where every replica sees them, so a limit holds for
+/// the whole deployment rather than per process.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait AttemptCounter: Send + Sync {
+    /// Counts one attempt against each of `keys` in its current window (a window starts
+    /// with the first attempt after the previous one ended and lasts `window`) and returns,
+    /// for each key in the order given, the attempts counted in its window so far, this one
+    /// included, and the time left until that window ends. `Unavailable` when the store
+    /// cannot be reached.
+    async fn count_attempt(
+        &self,
+        keys: &[AttemptKey],
+        window: std::time::Duration,
+    ) -> Result<Vec<AttemptCount>, RepoError>;
+
+    /// Drops the counters of windows that ended; returns how many.
+    async fn forget_ended(&self, window: std::time::Duration) -> Result<u64, RepoError>;
+}
+
+/// What a sign-in attempt is counted against: an opaque digest (of a client address or an
+/// email), so the counters hold no personal data.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AttemptKey(pub [u8; 32]);
+
+/// One key's attempts in its current window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptCount {
+    pub attempts: u32,
+    pub window_left: std::time::Duration,
+}

@@ -4,6 +4,7 @@
 //! leave it: [`error`] maps them (by constraint name and SQLSTATE) into the domain's
 //! `RepoError`. The schema's migrations are embedded ([`MIGRATOR`]).
 
+mod attempts;
 mod boards;
 pub mod error;
 mod health;

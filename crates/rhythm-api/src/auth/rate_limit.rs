@@ -1,107 +1,147 @@
 //! Sign-in rate limits: register and login attempts per client address and per email.
 //!
-//! The counters live in this process (GCRA via `governor`): with several replicas behind a
-//! load balancer each enforces its own limit, so the effective limit is at most replicas ×
-//! the configured rate. That is the one piece of per-process state in Rhythm.
+//! The counters live in the store ([`AttemptCounter`]), not in this process, so a limit holds
+//! for the whole deployment however many replicas serve it. Keys are SHA-256 digests: the
+//! store never sees an address or an email through them.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use rhythm_domain::DomainError;
+use rhythm_domain::ports::{AttemptCount, AttemptCounter, AttemptKey};
+use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 
-pub struct AuthRateLimiter {
-    limits: Option<Limits>,
-}
+/// Length of a counting window: the limit is per minute.
+pub const WINDOW: Duration = Duration::from_secs(60);
 
-struct Limits {
-    by_address: DefaultKeyedRateLimiter<IpAddr>,
-    by_email: DefaultKeyedRateLimiter<String>,
-    clock: DefaultClock,
+pub struct AuthRateLimiter {
+    counter: Arc<dyn AttemptCounter>,
+    per_minute: u32,
 }
 
 impl AuthRateLimiter {
-    /// `per_minute` attempts per address and per email, with bursts up to the same number;
-    /// `0` turns limiting off.
-    pub fn new(per_minute: u32) -> Self {
-        let limits = NonZeroU32::new(per_minute).map(|n| {
-            let quota = Quota::per_minute(n);
-            Limits {
-                by_address: RateLimiter::keyed(quota),
-                by_email: RateLimiter::keyed(quota),
-                clock: DefaultClock::default(),
-            }
-        });
-        Self { limits }
+    /// `per_minute` attempts per address and per email in each one-minute window; `0` turns
+    /// limiting off.
+    pub fn new(counter: Arc<dyn AttemptCounter>, per_minute: u32) -> Self {
+        Self { counter, per_minute }
     }
 
-    /// Counts one attempt; `429` with the seconds to wait when a limit is exceeded.
-    pub fn check(&self, address: IpAddr, email: &str) -> Result<(), ApiError> {
-        let Some(limits) = &self.limits else {
+    /// Counts one attempt; `429` with the seconds to wait when a limit is exceeded, `503`
+    /// when the counters cannot be reached (the sign-in could not proceed either).
+    pub async fn check(&self, address: IpAddr, email: &str) -> Result<(), ApiError> {
+        if self.per_minute == 0 {
             return Ok(());
-        };
-        let email = email.trim().to_lowercase();
-        let refused = limits
-            .by_address
-            .check_key(&address)
-            .err()
-            .or_else(|| limits.by_email.check_key(&email).err());
-        match refused {
+        }
+        let keys = [address_key(address), email_key(email)];
+        let counts = self.counter.count_attempt(&keys, WINDOW).await.map_err(DomainError::from)?;
+        match refusal(&counts, self.per_minute) {
             None => Ok(()),
-            Some(not_until) => {
-                let wait = not_until.wait_time_from(limits.clock.now());
-                Err(ApiError::rate_limited(wait.as_secs_f64().ceil() as u64))
-            }
+            Some(wait) => Err(ApiError::rate_limited(wait.as_secs_f64().ceil() as u64)),
         }
     }
 
-    /// Forgets keys whose limit has fully recovered, so memory stays bounded.
-    pub fn prune(&self) {
-        if let Some(limits) = &self.limits {
-            limits.by_address.retain_recent();
-            limits.by_email.retain_recent();
-            limits.by_address.shrink_to_fit();
-            limits.by_email.shrink_to_fit();
+    /// Drops the counters of ended windows, so the table stays as small as the last minute's
+    /// traffic. Any replica may do it; doing it twice is harmless.
+    pub async fn forget_ended(&self) -> Result<u64, ApiError> {
+        if self.per_minute == 0 {
+            return Ok(0);
         }
+        Ok(self.counter.forget_ended(WINDOW).await.map_err(DomainError::from)?)
     }
+}
+
+/// The longest wait among the keys over the limit, if any is.
+fn refusal(counts: &[AttemptCount], per_minute: u32) -> Option<Duration> {
+    counts.iter().filter(|c| c.attempts > per_minute).map(|c| c.window_left).max()
+}
+
+fn address_key(address: IpAddr) -> AttemptKey {
+    digest(&format!("address:{address}"))
+}
+
+/// Emails count regardless of letter case and surrounding blanks, like sign-in itself.
+fn email_key(email: &str) -> AttemptKey {
+    digest(&format!("email:{}", email.trim().to_lowercase()))
+}
+
+fn digest(text: &str) -> AttemptKey {
+    AttemptKey(Sha256::digest(text.as_bytes()).into())
 }
 
 #[cfg(test)]
 mod tests {
     use axum::http::StatusCode;
+    use rhythm_domain::RepoError;
+    use rhythm_domain::ports::MockAttemptCounter;
 
     use super::*;
 
     const ADDRESS: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
-    const OTHER_ADDRESS: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
 
-    #[test]
-    fn limits_per_email_regardless_of_case() {
-        let limiter = AuthRateLimiter::new(2);
-        assert!(limiter.check(ADDRESS, "a@x.io").is_ok());
-        assert!(limiter.check(OTHER_ADDRESS, "A@X.io").is_ok());
-        let err = limiter.check(IpAddr::from([10, 0, 0, 3]), "a@x.io").unwrap_err();
+    fn counted(attempts: [u32; 2], left_secs: [u64; 2]) -> Vec<AttemptCount> {
+        attempts
+            .iter()
+            .zip(left_secs)
+            .map(|(&attempts, secs)| AttemptCount {
+                attempts,
+                window_left: Duration::from_secs(secs),
+            })
+            .collect()
+    }
+
+    fn limiter(counts: Vec<AttemptCount>) -> AuthRateLimiter {
+        let mut counter = MockAttemptCounter::new();
+        counter.expect_count_attempt().times(1).return_once(move |keys, window| {
+            assert_eq!(keys.len(), 2);
+            assert_ne!(keys[0], keys[1]);
+            assert_eq!(window, WINDOW);
+            Ok(counts)
+        });
+        AuthRateLimiter::new(Arc::new(counter), 2)
+    }
+
+    #[tokio::test]
+    async fn up_to_the_limit_passes() {
+        assert!(limiter(counted([2, 1], [30, 50])).check(ADDRESS, "a@x.io").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn over_the_limit_waits_for_the_longest_window() {
+        let err = limiter(counted([3, 5], [12, 40])).check(ADDRESS, "a@x.io").await.unwrap_err();
         assert_eq!(err.status(), StatusCode::TOO_MANY_REQUESTS);
-        // Another account is unaffected.
-        assert!(limiter.check(IpAddr::from([10, 0, 0, 4]), "b@x.io").is_ok());
+        assert_eq!(err.retry_after(), Some(40));
+        // Only the key over the limit decides the wait.
+        let err = limiter(counted([1, 3], [59, 7])).check(ADDRESS, "a@x.io").await.unwrap_err();
+        assert_eq!(err.retry_after(), Some(7));
     }
 
-    #[test]
-    fn limits_per_address() {
-        let limiter = AuthRateLimiter::new(2);
-        assert!(limiter.check(ADDRESS, "a@x.io").is_ok());
-        assert!(limiter.check(ADDRESS, "b@x.io").is_ok());
-        assert!(limiter.check(ADDRESS, "c@x.io").is_err());
-        assert!(limiter.check(OTHER_ADDRESS, "d@x.io").is_ok());
+    #[tokio::test]
+    async fn an_unreachable_store_is_503() {
+        let mut counter = MockAttemptCounter::new();
+        counter
+            .expect_count_attempt()
+            .return_once(|_, _| Err(RepoError::Unavailable("down".into())));
+        let err =
+            AuthRateLimiter::new(Arc::new(counter), 2).check(ADDRESS, "a@x.io").await.unwrap_err();
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 
-    #[test]
-    fn zero_turns_limiting_off() {
-        let limiter = AuthRateLimiter::new(0);
+    #[tokio::test]
+    async fn zero_turns_limiting_off_without_counting() {
+        let counter = MockAttemptCounter::new();
+        let limiter = AuthRateLimiter::new(Arc::new(counter), 0);
         for _ in 0..100 {
-            assert!(limiter.check(ADDRESS, "a@x.io").is_ok());
+            assert!(limiter.check(ADDRESS, "a@x.io").await.is_ok());
         }
+    }
+
+    #[test]
+    fn emails_count_regardless_of_case_and_blanks() {
+        assert_eq!(email_key(" A@X.io"), email_key("a@x.io"));
+        assert_ne!(email_key("a@x.io"), email_key("b@x.io"));
+        assert_ne!(address_key(ADDRESS), address_key(IpAddr::from([10, 0, 0, 2])));
     }
 }

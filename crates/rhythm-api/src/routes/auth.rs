@@ -59,7 +59,7 @@ pub async fn register(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    state.auth_limits.check(ip, body.email.as_deref().unwrap_or_default())?;
+    state.auth_limits.check(ip, body.email.as_deref().unwrap_or_default()).await?;
     state.auth.signup_allowed()?;
     let session = state.auth.register(body.validate()?).await?;
     Ok((StatusCode::CREATED, Json(SessionDto::from(session))))
@@ -86,7 +86,7 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<SessionDto>> {
-    state.auth_limits.check(ip, &body.email)?;
+    state.auth_limits.check(ip, &body.email).await?;
     let session = state.auth.login(&body.email, &body.password).await?;
     Ok(Json(session.into()))
 }

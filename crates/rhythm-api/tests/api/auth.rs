@@ -510,3 +510,40 @@ async fn forwarded_for_is_used_when_trusted(pool: PgPool) {
     // The same proxy, another client.
     assert_eq!(attempt("198.51.100.8", "d@x.io").await.status, StatusCode::UNAUTHORIZED);
 }
+
+/// Two routers on one database are two replicas behind a load balancer: the counters are in
+/// the database, so the limit is the deployment's, not each process's.
+#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
+async fn the_limit_holds_across_replicas_and_each_window_starts_over(pool: PgPool) {
+    let first = rate_limited_app(pool.clone(), 2, false);
+    let second = rate_limited_app(pool.clone(), 2, false);
+    let attempt = |app: &TestApp| {
+        app.post("/api/v1/auth/login")
+            .client_ip([10, 2, 2, 2])
+            .json(&json!({"email": "nobody@example.com", "password": "wrong password"}))
+            .send()
+    };
+    assert_eq!(attempt(&first).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(attempt(&second).await.status, StatusCode::UNAUTHORIZED);
+    attempt(&first).await.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    attempt(&second).await.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+
+    // One row per address and per email, holding digests only.
+    let rows: Vec<(Vec<u8>, i32)> =
+        sqlx::query_as("SELECT key, attempts FROM sign_in_attempts ORDER BY key")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|(key, attempts)| key.len() == 32 && *attempts == 4), "{rows:?}");
+
+    // Once the window has ended, counting starts over.
+    sqlx::query("UPDATE sign_in_attempts SET window_started_at = now() - interval '61 seconds'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(attempt(&second).await.status, StatusCode::UNAUTHORIZED);
+    let attempts: Vec<i32> =
+        sqlx::query_scalar("SELECT attempts FROM sign_in_attempts").fetch_all(&pool).await.unwrap();
+    assert_eq!(attempts, [1, 1]);
+}
