@@ -13,10 +13,14 @@
 //!    backwards on the `(project_id, created_at)` index) until it has its share of
 //!    [`CANDIDATES`] matches. A common word stops the walk after a few rows, so the cost
 //!    does not grow with how common the word is;
-//! 2. only projects whose walk ended short of their share while older issues remain — the
-//!    word matches less than about one issue in twenty there — ask the GIN index for more
-//!    matches: the most recent ones when those projects are small (narrowed by project on
-//!    an index first), the first ones found when they are large (see
+//! 2. a project whose walk ended short of its share while older issues remain, but found
+//!    some matches, knows the word's density there: when the rows still needed at that
+//!    density (with a margin) fit in [`EXTEND_UP_TO`] shares of the window, it walks on
+//!    that far. A word matching a few percent of issues is found this way in a few thousand
+//!    more rows, cheaper than any index lookup for it;
+//! 3. only projects still short after that — the word is rarer there — ask the GIN index
+//!    for more matches: the most recent ones when those projects are small (narrowed by
+//!    project on an index first), the first ones found when they are large (see
 //!    [`NARROW_BY_PROJECT_UP_TO`]).
 //!
 //! The tsquery is written into the statement (not hidden in a CTE) and the statement is
@@ -44,6 +48,14 @@ pub const CANDIDATES: i64 = 300;
 
 /// How many of the scope's newest issues are walked at most before turning to the index.
 pub const WINDOW: i64 = 6000;
+
+/// How far a project's second walk may go, in shares of [`WINDOW`]: the rows it would need
+/// at the density its first walk saw, times [`EXTEND_MARGIN`], must fit.
+pub const EXTEND_UP_TO: i64 = 2;
+
+/// Extra rows the second walk takes beyond the expected need, so that a project with an
+/// unlucky first walk still fills its share.
+const EXTEND_MARGIN: f64 = 1.5;
 
 /// Up to this many issues in the projects that need the index, its matches are narrowed by
 /// project through the `project_id` index and the most recent taken; above, matching rows are
@@ -172,17 +184,53 @@ impl SearchRepository for PgStore {
         qb.push(" ORDER BY i.created_at DESC LIMIT share.walk) w WHERE w.search @@ ");
         push_tsquery(&mut qb, query);
         qb.push(" LIMIT share.quota) w)");
-        // 2. Projects whose walk ended short of the quota with older issues left: the
-        //    index finds more of their matches. Where those projects are small, an index on
+        // 2. Projects whose walk ended short of the quota with older issues left, but found
+        //    some: at the density seen, how many more rows would fill the quota? Those for
+        //    which that is a bounded number walk on (skipping the rows already walked).
+        qb.push(
+            ", walked AS MATERIALIZED (
+                 SELECT s.project_id, s.issue_counter,
+                        (SELECT count(*) FROM recent r WHERE r.project_id = s.project_id) AS found
+                 FROM scope s
+             ), extension AS MATERIALIZED (
+                 SELECT e.project_id, e.found, e.extra FROM (
+                     SELECT w.project_id, w.found,
+                            ceil((share.quota - w.found) * share.walk * ",
+        );
+        qb.push_bind(EXTEND_MARGIN);
+        qb.push(
+            "::float8 / w.found)::bigint AS extra
+                     FROM walked w CROSS JOIN share
+                     WHERE w.issue_counter > share.walk AND w.found BETWEEN 1 AND share.quota - 1) e
+                 CROSS JOIN share
+                 WHERE e.extra <= share.walk * ",
+        );
+        qb.push_bind(EXTEND_UP_TO);
+        qb.push(
+            "), further AS MATERIALIZED (
+                 SELECT e.project_id, w.id FROM extension e CROSS JOIN share CROSS JOIN LATERAL (
+                     SELECT w.id FROM (
+                         SELECT i.id, i.search FROM issues i
+                         WHERE i.project_id = e.project_id AND i.created_at <= ",
+        );
+        qb.push_bind(as_of);
+        push_filters(&mut qb, filter);
+        qb.push(
+            " ORDER BY i.created_at DESC OFFSET share.walk LIMIT e.extra) w WHERE w.search @@ ",
+        );
+        push_tsquery(&mut qb, query);
+        qb.push(" LIMIT share.quota - e.found) w)");
+        // 3. Projects still short with older issues left, where the word is too rare for a
+        //    bounded walk: the index finds more of their matches. Where those projects are small, an index on
         //    `project_id` narrows the index's matches before any row is read, and the most
         //    recent are taken; where they hold many issues, reading that index costs more
         //    than reading matching rows until enough are in scope, so the project test is
         //    kept off the index (compared as text) and the first matches found are taken.
         qb.push(
             ", unfinished AS MATERIALIZED (
-                 SELECT s.project_id, s.issue_counter FROM scope s CROSS JOIN share
-                 WHERE s.issue_counter > share.walk
-                   AND (SELECT count(*) FROM recent r WHERE r.project_id = s.project_id) < share.quota
+                 SELECT w.project_id, w.issue_counter FROM walked w CROSS JOIN share
+                 WHERE w.issue_counter > share.walk AND w.found < share.quota
+                   AND w.project_id NOT IN (SELECT project_id FROM extension)
              ), older_in_small AS (
                  SELECT i.id FROM issues i
                  WHERE (SELECT COALESCE(sum(issue_counter), 0) FROM unfinished) BETWEEN 1 AND ",
@@ -235,7 +283,8 @@ impl SearchRepository for PgStore {
         push_tsquery(&mut qb, query);
         qb.push(
             ")::real END AS score
-                 FROM (SELECT id FROM recent UNION SELECT id FROM older_in_small UNION SELECT id FROM older_in_large
+                 FROM (SELECT id FROM recent UNION SELECT id FROM further UNION SELECT id FROM older_in_small
+                       UNION SELECT id FROM older_in_large
                        UNION SELECT id FROM key_match) c
                  JOIN issues i ON i.id = c.id
                  JOIN scope s ON s.project_id = i.project_id

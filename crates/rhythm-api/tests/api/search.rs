@@ -209,6 +209,17 @@ async fn queries_without_searchable_words_find_nothing(pool: PgPool) {
             (StatusCode::OK, json!([])),
             "{query:?}"
         );
+        // Also when the list is sorted rather than ranked.
+        let sorted = app
+            .get(&format!("/api/v1/projects/RHY/issues?q={}&sort=number", encode(query)))
+            .token(&ann.token)
+            .send()
+            .await;
+        assert_eq!(
+            (sorted.status, sorted.json()["items"].clone()),
+            (StatusCode::OK, json!([])),
+            "{query:?} sorted"
+        );
     }
     app.get("/api/v1/search")
         .token(&ann.token)
@@ -290,4 +301,80 @@ async fn walking_search_pages_is_stable(pool: PgPool) {
     let res =
         app.get(&format!("/api/v1/search?q=other&cursor={cursor}")).token(&ann.token).send().await;
     res.assert_problem(StatusCode::BAD_REQUEST, "invalid_cursor");
+}
+
+/// Fills RHY with `count` issues in one statement (through the API this would take minutes):
+/// issue n is created n seconds after the first, titled "Kernel panic n" when n is a multiple
+/// of `kernel_every`, "Zebra crossing n" when a multiple of `zebra_every`, else "Routine chore n".
+async fn bulk_issues(
+    app: &TestApp,
+    who: &Account,
+    count: i64,
+    kernel_every: i64,
+    zebra_every: i64,
+) {
+    sqlx::query(
+        "WITH p AS (UPDATE projects SET issue_counter = $2 WHERE key = 'RHY' RETURNING id)
+         INSERT INTO issues (id, project_id, number, title, reporter_id, rank, created_at, updated_at)
+         SELECT gen_random_uuid(), p.id, n,
+                CASE WHEN n % $4 = 0 THEN 'Zebra crossing ' WHEN n % $3 = 0 THEN 'Kernel panic '
+                     ELSE 'Routine chore ' END || n,
+                $1, rhythm_rank_for_position(n),
+                now() - make_interval(secs => ($2 - n + 60)::float8),
+                now() - make_interval(secs => ($2 - n + 60)::float8)
+         FROM p CROSS JOIN generate_series(1, $2) AS n",
+    )
+    .bind(who.id)
+    .bind(count)
+    .bind(kernel_every)
+    .bind(zebra_every)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+/// Every page of a search, as issue numbers in the order they came.
+async fn walk_numbers(app: &TestApp, who: &Account, q: &str) -> Vec<i64> {
+    let mut numbers = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("q={q}&limit=100");
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page = search(app, who, &path).await;
+        numbers.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["issue"]["number"].as_i64().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return numbers,
+        }
+    }
+}
+
+/// Past the first walk over a project's newest issues, a word of a few percent is found by
+/// walking further and a rare word through the index; either way the ranked candidates are
+/// the project's newest matches, at most 300 (`docs/api.md` → Search).
+#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
+async fn ranking_covers_the_newest_matches_beyond_the_first_walk(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let ann = app.seed_user("ann").await;
+    app.create_project(&ann, "RHY").await;
+    // 8 000 issues: "kernel" in every 25th (320, 4 %: the first walk of 6 000 rows finds 240,
+    // short of 300), "zebra" in every 500th (16, too rare for a bounded walk).
+    bulk_issues(&app, &ann, 8000, 25, 500).await;
+
+    let kernel = walk_numbers(&app, &ann, "kernel").await;
+    let newest: Vec<i64> =
+        (1..=8000).rev().filter(|n| n % 25 == 0 && n % 500 != 0).take(300).collect();
+    assert_eq!(kernel, newest, "equal scores: newest first, exactly the 300 newest matches");
+
+    let zebra = walk_numbers(&app, &ann, "zebra").await;
+    let all: Vec<i64> = (1..=8000).rev().filter(|n| n % 500 == 0).collect();
+    assert_eq!(zebra, all);
 }
