@@ -1,7 +1,8 @@
 //! The router and the middleware every request passes through.
 //!
 //! Outermost first: request id (made or echoed) → tracing span (request id, method, route
-//! template) → panic catcher (500 problem) → "bare error statuses become problem+json" →
+//! template) → metrics (count and latency by route template; outside the panic catcher, so
+//! a panic's 500 is counted) → panic catcher (500 problem) → "bare error statuses become problem+json" →
 //! request timeout (503 problem) → body limit → routes, with a problem+json 404 fallback.
 
 use std::time::Duration;
