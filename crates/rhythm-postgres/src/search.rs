@@ -132,6 +132,49 @@ fn decode_err(e: sqlx::Error) -> RepoError {
     RepoError::Internal(format!("decoding a search hit: {e}"))
 }
 
+/// A walk over each listed project's issues, newest first: the part of the statement that
+/// finds candidates without the text index.
+struct Walk<'a> {
+    as_of: OffsetDateTime,
+    filter: &'a IssueFilter,
+    query: &'a SearchQuery,
+}
+
+impl Walk<'_> {
+    /// Appends `, <name> AS MATERIALIZED (…)`: for each row `p` of `projects` (which has a
+    /// `project_id`), the ids of up to `wanted` matches among its issues created up to the
+    /// walk's snapshot, newest first, after skipping `skip` issues (if any) and reading at
+    /// most `rows`. The bounds are SQL expressions over `p` and `share`.
+    fn push(
+        &self,
+        qb: &mut QueryBuilder<Postgres>,
+        name: &str,
+        projects: &str,
+        skip: Option<&str>,
+        rows: &str,
+        wanted: &str,
+    ) {
+        qb.push(format!(
+            ", {name} AS MATERIALIZED (
+                 SELECT p.project_id, w.id FROM {projects} p CROSS JOIN share CROSS JOIN LATERAL (
+                     SELECT w.id FROM (
+                         SELECT i.id, i.search FROM issues i
+                         WHERE i.project_id = p.project_id AND i.created_at <= "
+        ));
+        qb.push_bind(self.as_of);
+        push_filters(qb, self.filter);
+        // With the id, issues created at the same instant fall on one side of the boundary
+        // between the two walks.
+        qb.push(" ORDER BY i.created_at DESC, i.id DESC");
+        if let Some(skip) = skip {
+            qb.push(format!(" OFFSET {skip}"));
+        }
+        qb.push(format!(" LIMIT {rows}) w WHERE w.search @@ "));
+        push_tsquery(qb, self.query);
+        qb.push(format!(" LIMIT {wanted}) w)"));
+    }
+}
+
 #[async_trait]
 impl SearchRepository for PgStore {
     #[tracing::instrument(skip_all, fields(scoped = project.is_some()))]
@@ -172,18 +215,8 @@ impl SearchRepository for PgStore {
         qb.push("::numeric / greatest(count(*), 1))::bigint AS quota FROM scope)");
         // 1. Each project's newest issues, newest first, until its quota of matches: a
         //    common word stops the walk after a few rows.
-        qb.push(
-            ", recent AS MATERIALIZED (
-                 SELECT s.project_id, w.id FROM scope s CROSS JOIN share CROSS JOIN LATERAL (
-                     SELECT w.id FROM (
-                         SELECT i.id, i.search FROM issues i
-                         WHERE i.project_id = s.project_id AND i.created_at <= ",
-        );
-        qb.push_bind(as_of);
-        push_filters(&mut qb, filter);
-        qb.push(" ORDER BY i.created_at DESC LIMIT share.walk) w WHERE w.search @@ ");
-        push_tsquery(&mut qb, query);
-        qb.push(" LIMIT share.quota) w)");
+        let walk = Walk { as_of, filter, query };
+        walk.push(&mut qb, "recent", "scope", None, "share.walk", "share.quota");
         // 2. Projects whose walk ended short of the quota with older issues left, but found
         //    some: at the density seen, how many more rows would fill the quota? Those for
         //    which that is a bounded number walk on (skipping the rows already walked).
@@ -206,22 +239,18 @@ impl SearchRepository for PgStore {
                  WHERE e.extra <= share.walk * ",
         );
         qb.push_bind(EXTEND_UP_TO);
-        qb.push(
-            "), further AS MATERIALIZED (
-                 SELECT e.project_id, w.id FROM extension e CROSS JOIN share CROSS JOIN LATERAL (
-                     SELECT w.id FROM (
-                         SELECT i.id, i.search FROM issues i
-                         WHERE i.project_id = e.project_id AND i.created_at <= ",
+        qb.push(")");
+        walk.push(
+            &mut qb,
+            "further",
+            "extension",
+            Some("share.walk"),
+            "p.extra",
+            "share.quota - p.found",
         );
-        qb.push_bind(as_of);
-        push_filters(&mut qb, filter);
-        qb.push(
-            " ORDER BY i.created_at DESC OFFSET share.walk LIMIT e.extra) w WHERE w.search @@ ",
-        );
-        push_tsquery(&mut qb, query);
-        qb.push(" LIMIT share.quota - e.found) w)");
-        // 3. Projects still short with older issues left, where the word is too rare for a
-        //    bounded walk: the index finds more of their matches. Where those projects are small, an index on
+        // 3. Projects still short with older issues left after both walks — the word is too
+        //    rare for a bounded walk, or rarer in older issues than in the newest: the index
+        //    finds more of their matches. Where those projects are small, an index on
         //    `project_id` narrows the index's matches before any row is read, and the most
         //    recent are taken; where they hold many issues, reading that index costs more
         //    than reading matching rows until enough are in scope, so the project test is
@@ -229,8 +258,10 @@ impl SearchRepository for PgStore {
         qb.push(
             ", unfinished AS MATERIALIZED (
                  SELECT w.project_id, w.issue_counter FROM walked w CROSS JOIN share
-                 WHERE w.issue_counter > share.walk AND w.found < share.quota
-                   AND w.project_id NOT IN (SELECT project_id FROM extension)
+                 WHERE w.found + (SELECT count(*) FROM further f WHERE f.project_id = w.project_id)
+                           < share.quota
+                   AND w.issue_counter > share.walk
+                           + COALESCE((SELECT e.extra FROM extension e WHERE e.project_id = w.project_id), 0)
              ), older_in_small AS (
                  SELECT i.id FROM issues i
                  WHERE (SELECT COALESCE(sum(issue_counter), 0) FROM unfinished) BETWEEN 1 AND ",
@@ -243,7 +274,7 @@ impl SearchRepository for PgStore {
         qb.push(" AND i.created_at <= ");
         qb.push_bind(as_of);
         push_filters(&mut qb, filter);
-        qb.push(" ORDER BY i.created_at DESC LIMIT ");
+        qb.push(" ORDER BY i.created_at DESC, i.id DESC LIMIT ");
         qb.push_bind(CANDIDATES);
         qb.push(
             "), older_in_large AS (
@@ -288,6 +319,13 @@ impl SearchRepository for PgStore {
                        UNION SELECT id FROM key_match) c
                  JOIN issues i ON i.id = c.id
                  JOIN scope s ON s.project_id = i.project_id
+                 WHERE querytree(",
+        );
+        push_tsquery(&mut qb, query);
+        // A query that is nothing but exclusions once stop words are gone (`the -login`)
+        // would match nearly everything: it matches nothing.
+        qb.push(
+            ") <> 'T'
              )
              SELECT v.visible, r.*, ts_headline('english', r.title, ",
         );
