@@ -156,7 +156,11 @@ impl AppState {
             sprints: Arc::new(sprints),
             search: Arc::new(search),
             tokens,
-            auth_limits: Arc::new(AuthRateLimiter::new(limits_store, settings.auth.rate_per_min)),
+            auth_limits: Arc::new(AuthRateLimiter::new(
+                limits_store,
+                settings.auth.rate_per_min,
+                &settings.auth.jwt_secret,
+            )),
             http: Arc::new(settings.http),
             metrics: crate::metrics::handle()?,
             openapi_json: crate::app::openapi()

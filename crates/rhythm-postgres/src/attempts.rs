@@ -55,8 +55,13 @@ impl AttemptCounter for PgStore {
 
     #[tracing::instrument(skip_all)]
     async fn forget_ended(&self, window: Duration) -> Result<u64, RepoError> {
+        // Rows an attempt holds are skipped (their window restarts anyway), so pruning never
+        // waits on, or deadlocks with, a sign-in.
         let done = sqlx::query(
-            "DELETE FROM sign_in_attempts WHERE window_started_at <= now() - $1 * interval '1 second'",
+            "DELETE FROM sign_in_attempts WHERE key IN (
+                 SELECT key FROM sign_in_attempts
+                 WHERE window_started_at <= now() - $1 * interval '1 second'
+                 FOR UPDATE SKIP LOCKED)",
         )
         .bind(window.as_secs_f64())
         .execute(&self.pool)

@@ -23,8 +23,10 @@ const UNIQUE_CONFLICTS: &[(&str, Conflict)] = &[
 fn is_transient(code: &str) -> bool {
     matches!(
         code,
+        // serialization_failure, deadlock_detected: the same request succeeds when retried
+        "40001" | "40P01"
         // statement_timeout or cancel; lock_timeout
-        "57014" | "55P03"
+        | "57014" | "55P03"
         // admin_shutdown, crash_shutdown, cannot_connect_now
         | "57P01" | "57P02" | "57P03"
         // too_many_connections; out of memory/disk; read-only replica
@@ -76,7 +78,6 @@ fn map_database_error(db: &dyn DatabaseError) -> RepoError {
             db.constraint().unwrap_or("?"),
             db.message()
         )),
-        _ if code == "40001" || code == "40P01" => RepoError::Conflict(Conflict::Concurrent),
         _ if is_transient(&code) => RepoError::Unavailable(format!(
             "database refused the statement ({code}): {}",
             db.message()
@@ -91,7 +92,7 @@ mod tests {
 
     #[test]
     fn transient_codes() {
-        for code in ["57014", "57P01", "08006", "08003", "53300", "25006"] {
+        for code in ["40001", "40P01", "57014", "57P01", "08006", "08003", "53300", "25006"] {
             assert!(is_transient(code), "{code}");
         }
         for code in ["23505", "42601", "22P02"] {

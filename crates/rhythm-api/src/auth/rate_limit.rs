@@ -1,13 +1,16 @@
 //! Sign-in rate limits: register and login attempts per client address and per email.
 //!
 //! The counters live in the store ([`AttemptCounter`]), not in this process, so a limit holds
-//! for the whole deployment however many replicas serve it. Keys are SHA-256 digests: the
-//! store never sees an address or an email through them.
+//! for the whole deployment however many replicas serve it. Keys are HMAC-SHA-256 digests
+//! under a key derived from the deployment's secret: without it, a stored key cannot be
+//! traced back to an address or an email (a plain hash of every IPv4 address could be
+//! computed in minutes).
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hmac::{Hmac, KeyInit, Mac};
 use rhythm_domain::DomainError;
 use rhythm_domain::ports::{AttemptCount, AttemptCounter, AttemptKey};
 use sha2::{Digest, Sha256};
@@ -20,13 +23,21 @@ pub const WINDOW: Duration = Duration::from_secs(60);
 pub struct AuthRateLimiter {
     counter: Arc<dyn AttemptCounter>,
     per_minute: u32,
+    /// Key of the digests, derived from the deployment's secret (shared by its replicas).
+    digest_key: [u8; 32],
 }
 
 impl AuthRateLimiter {
     /// `per_minute` attempts per address and per email in each one-minute window; `0` turns
-    /// limiting off.
-    pub fn new(counter: Arc<dyn AttemptCounter>, per_minute: u32) -> Self {
-        Self { counter, per_minute }
+    /// limiting off. `secret` is the deployment's token secret; the digest key is derived
+    /// from it, so it is the same on every replica and says nothing about the secret.
+    pub fn new(counter: Arc<dyn AttemptCounter>, per_minute: u32, secret: &[u8]) -> Self {
+        let digest_key = Sha256::new()
+            .chain_update(b"rhythm sign-in attempt keys\0")
+            .chain_update(secret)
+            .finalize()
+            .into();
+        Self { counter, per_minute, digest_key }
     }
 
     /// Counts one attempt; `429` with the seconds to wait when a limit is exceeded, `503`
@@ -35,7 +46,7 @@ impl AuthRateLimiter {
         if self.per_minute == 0 {
             return Ok(());
         }
-        let keys = [address_key(address), email_key(email)];
+        let keys = [self.address_key(address), self.email_key(email)];
         let counts = self.counter.count_attempt(&keys, WINDOW).await.map_err(DomainError::from)?;
         match refusal(&counts, self.per_minute) {
             None => Ok(()),
@@ -58,17 +69,24 @@ fn refusal(counts: &[AttemptCount], per_minute: u32) -> Option<Duration> {
     counts.iter().filter(|c| c.attempts > per_minute).map(|c| c.window_left).max()
 }
 
-fn address_key(address: IpAddr) -> AttemptKey {
-    digest(&format!("address:{address}"))
-}
+impl AuthRateLimiter {
+    fn address_key(&self, address: IpAddr) -> AttemptKey {
+        self.digest(&format!("address:{address}"))
+    }
 
-/// Emails count regardless of letter case and surrounding blanks, like sign-in itself.
-fn email_key(email: &str) -> AttemptKey {
-    digest(&format!("email:{}", email.trim().to_lowercase()))
-}
+    /// Emails count regardless of letter case and surrounding blanks, like sign-in itself.
+    fn email_key(&self, email: &str) -> AttemptKey {
+        self.digest(&format!("email:{}", email.trim().to_lowercase()))
+    }
 
-fn digest(text: &str) -> AttemptKey {
-    AttemptKey(Sha256::digest(text.as_bytes()).into())
+    fn digest(&self, text: &str) -> AttemptKey {
+        // A 32-byte key is always a valid HMAC key; the fallback is unreachable.
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.digest_key) else {
+            return AttemptKey(Sha256::digest(text.as_bytes()).into());
+        };
+        mac.update(text.as_bytes());
+        AttemptKey(mac.finalize().into_bytes().into())
+    }
 }
 
 #[cfg(test)]
@@ -80,6 +98,7 @@ mod tests {
     use super::*;
 
     const ADDRESS: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+    const SECRET: &[u8] = b"a deployment secret of 32 bytes!";
 
     fn counted(attempts: [u32; 2], left_secs: [u64; 2]) -> Vec<AttemptCount> {
         attempts
@@ -100,7 +119,7 @@ mod tests {
             assert_eq!(window, WINDOW);
             Ok(counts)
         });
-        AuthRateLimiter::new(Arc::new(counter), 2)
+        AuthRateLimiter::new(Arc::new(counter), 2, SECRET)
     }
 
     #[tokio::test]
@@ -124,15 +143,17 @@ mod tests {
         counter
             .expect_count_attempt()
             .return_once(|_, _| Err(RepoError::Unavailable("down".into())));
-        let err =
-            AuthRateLimiter::new(Arc::new(counter), 2).check(ADDRESS, "a@x.io").await.unwrap_err();
+        let err = AuthRateLimiter::new(Arc::new(counter), 2, SECRET)
+            .check(ADDRESS, "a@x.io")
+            .await
+            .unwrap_err();
         assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[tokio::test]
     async fn zero_turns_limiting_off_without_counting() {
         let counter = MockAttemptCounter::new();
-        let limiter = AuthRateLimiter::new(Arc::new(counter), 0);
+        let limiter = AuthRateLimiter::new(Arc::new(counter), 0, SECRET);
         for _ in 0..100 {
             assert!(limiter.check(ADDRESS, "a@x.io").await.is_ok());
         }
@@ -140,8 +161,21 @@ mod tests {
 
     #[test]
     fn emails_count_regardless_of_case_and_blanks() {
-        assert_eq!(email_key(" A@X.io"), email_key("a@x.io"));
-        assert_ne!(email_key("a@x.io"), email_key("b@x.io"));
-        assert_ne!(address_key(ADDRESS), address_key(IpAddr::from([10, 0, 0, 2])));
+        let limiter = AuthRateLimiter::new(Arc::new(MockAttemptCounter::new()), 2, SECRET);
+        assert_eq!(limiter.email_key(" A@X.io"), limiter.email_key("a@x.io"));
+        assert_ne!(limiter.email_key("a@x.io"), limiter.email_key("b@x.io"));
+        assert_ne!(limiter.address_key(ADDRESS), limiter.address_key(IpAddr::from([10, 0, 0, 2])));
+    }
+
+    #[test]
+    fn keys_are_keyed_by_the_deployment_secret() {
+        let ours = AuthRateLimiter::new(Arc::new(MockAttemptCounter::new()), 2, SECRET);
+        let replica = AuthRateLimiter::new(Arc::new(MockAttemptCounter::new()), 2, SECRET);
+        let other = AuthRateLimiter::new(Arc::new(MockAttemptCounter::new()), 2, b"another secret");
+        assert_eq!(ours.address_key(ADDRESS), replica.address_key(ADDRESS));
+        assert_ne!(ours.address_key(ADDRESS), other.address_key(ADDRESS));
+        // Not the plain hash anyone could compute for every address.
+        let plain = AttemptKey(Sha256::digest(format!("address:{ADDRESS}").as_bytes()).into());
+        assert_ne!(ours.address_key(ADDRESS), plain);
     }
 }
