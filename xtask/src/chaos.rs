@@ -183,6 +183,12 @@ async fn worker(
                 .await
             }
         };
+        // Success bodies have served their purpose (the ledger); keeping them would hold
+        // every issue list of a long soak in memory (tens of GiB over 10 minutes).
+        let mut outcome = outcome;
+        if outcome.status.is_some_and(|s| s.is_success()) {
+            outcome.body = None;
+        }
         outcomes.lock().await.push((Instant::now(), outcome));
         i += 1;
     }
