@@ -304,9 +304,13 @@ async fn walking_search_pages_is_stable(pool: PgPool) {
     res.assert_problem(StatusCode::BAD_REQUEST, "invalid_cursor");
 }
 
-/// Fills RHY with `count` issues in one statement (through the API this would take minutes):
-/// issue n is created n seconds after the first and titled by `title`, a SQL expression in `n`.
-async fn bulk_issues(app: &TestApp, who: &Account, count: i64, title: &str) {
+/// Ann's project RHY filled with `count` issues in one statement (through the API this would
+/// take minutes): issue n is created n seconds after the first and titled by `title`, a SQL
+/// expression in `n`.
+async fn bulk_project(pool: PgPool, count: i64, title: &str) -> (TestApp, Account) {
+    let app = TestApp::new(pool);
+    let ann = app.seed_user("ann").await;
+    app.create_project(&ann, "RHY").await;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "WITH p AS (UPDATE projects SET issue_counter = $2 WHERE key = 'RHY' RETURNING id)
          INSERT INTO issues (id, project_id, number, title, reporter_id, rank, created_at, updated_at)
@@ -315,11 +319,12 @@ async fn bulk_issues(app: &TestApp, who: &Account, count: i64, title: &str) {
                 now() - make_interval(secs => ($2 - n + 60)::float8)
          FROM p CROSS JOIN generate_series(1, $2) AS n"
     )))
-    .bind(who.id)
+    .bind(ann.id)
     .bind(count)
     .execute(&app.pool)
     .await
     .unwrap();
+    (app, ann)
 }
 
 /// Every page of a search, as issue numbers in the order they came.
@@ -351,14 +356,10 @@ async fn walk_numbers(app: &TestApp, who: &Account, q: &str) -> Vec<i64> {
 /// the project's newest matches, at most 300 (`docs/api.md` → Search).
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
 async fn ranking_covers_the_newest_matches_beyond_the_first_walk(pool: PgPool) {
-    let app = TestApp::new(pool);
-    let ann = app.seed_user("ann").await;
-    app.create_project(&ann, "RHY").await;
     // 8 000 issues: "kernel" in every 25th (320, 4 %: the first walk of 6 000 rows finds 240,
     // short of 300), "zebra" in every 500th (16, too rare for a bounded walk).
-    bulk_issues(
-        &app,
-        &ann,
+    let (app, ann) = bulk_project(
+        pool,
         8000,
         "CASE WHEN n % 500 = 0 THEN 'Zebra crossing ' WHEN n % 25 = 0 THEN 'Kernel panic '
               ELSE 'Routine chore ' END || n",
@@ -380,14 +381,10 @@ async fn ranking_covers_the_newest_matches_beyond_the_first_walk(pool: PgPool) {
 /// more than 300 matches, every one is ranked.
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
 async fn a_word_rarer_in_older_issues_is_still_found_in_full(pool: PgPool) {
-    let app = TestApp::new(pool);
-    let ann = app.seed_user("ann").await;
-    app.create_project(&ann, "RHY").await;
     // 20 000 issues: "omega" in every 40th of the newest 6 000 (150, so the second walk is
     // sized to 9 000 more rows), none in the 9 000 after those, and in 10 of the oldest 100.
-    bulk_issues(
-        &app,
-        &ann,
+    let (app, ann) = bulk_project(
+        pool,
         20_000,
         "CASE WHEN (n > 14000 AND n % 40 = 0) OR (n <= 100 AND n % 10 = 0) THEN 'Omega release '
               ELSE 'Routine chore ' END || n",
