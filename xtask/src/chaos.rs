@@ -336,7 +336,17 @@ async fn scenarios(binary: &Path, pg: &mut TempCluster, options: &Options) -> an
     tokio::time::sleep(Duration::from_secs(2)).await;
     pg.kill()?;
     let down_at = Instant::now();
-    tokio::time::sleep(fault).await;
+    tokio::time::sleep(fault / 2).await;
+    // Readiness says so too, within the request timeout, and the process stays up.
+    let health_down = send(&http, &base, &Op::get("/health", "")).await;
+    ensure!(
+        health_down.status == Some(StatusCode::SERVICE_UNAVAILABLE)
+            && health_down.latency <= REQUEST_TIMEOUT + SLACK,
+        "/health while the database is down: {:?} after {:?}",
+        health_down.status,
+        health_down.latency
+    );
+    tokio::time::sleep(fault - fault / 2).await;
     // The database may accept connections before pg_ctl reports it: "down" ends here.
     let up_at = Instant::now();
     pg.resume()?;
@@ -369,9 +379,11 @@ async fn scenarios(binary: &Path, pg: &mut TempCluster, options: &Options) -> an
     let health = send(&http, &base, &Op::get("/health", "")).await;
     ensure!(health.status == Some(StatusCode::OK), "/health after recovery");
     println!(
-        "1 outage: {}; while down {} answers, all 503; 2xx again {} ms after restart; rhythm never restarted",
+        "1 outage: {}; while down {} answers, all 503, and /health 503 in {} ms; 2xx and /health 200 again \
+         {} ms after restart; rhythm never restarted",
         describe(&summarize(&outcomes)),
         down.len(),
+        health_down.latency.as_millis(),
         recovery.as_millis()
     );
     rhythm.terminate()?;
