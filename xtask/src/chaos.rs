@@ -120,7 +120,7 @@ async fn worker(
     let mut own: Option<(i64, i64)> = None; // (number, acknowledged version)
     let mut i = 0u64;
     while running.load(Ordering::Relaxed) {
-        let outcome = match (i % 4, own) {
+        let mut outcome = match (i % 4, own) {
             (0, _) | (_, None) => {
                 let op = Op::post(
                     format!("/api/v1/projects/{PROJECT}/issues"),
@@ -185,7 +185,6 @@ async fn worker(
         };
         // Success bodies have served their purpose (the ledger); keeping them would hold
         // every issue list of a long soak in memory (tens of GiB over 10 minutes).
-        let mut outcome = outcome;
         if outcome.status.is_some_and(|s| s.is_success()) {
             outcome.body = None;
         }

@@ -160,7 +160,7 @@ impl AppState {
                 limits_store,
                 settings.auth.rate_per_min,
                 &settings.auth.jwt_secret,
-            )),
+            )?),
             http: Arc::new(settings.http),
             metrics: crate::metrics::handle()?,
             openapi_json: crate::app::openapi()

@@ -503,13 +503,8 @@ pub(crate) fn push_filters(qb: &mut QueryBuilder<Postgres>, filter: &IssueFilter
         qb.push_bind(since);
     }
     if let Some(text) = &filter.text {
-        qb.push(" AND i.search @@ ");
-        crate::search::push_tsquery(qb, text);
-        // Nothing but exclusions once stop words are gone (`the -login`): matches nothing,
-        // rather than nearly everything.
-        qb.push(" AND querytree(");
-        crate::search::push_tsquery(qb, text);
-        qb.push(") <> 'T'");
+        qb.push(" AND ");
+        crate::search::push_text_match(qb, "i.search", text);
     }
 }
 

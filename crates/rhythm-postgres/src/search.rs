@@ -69,6 +69,18 @@ const KEY_MATCH_SCORE: f32 = 100.0;
 const MARK_START: char = '\u{E000}';
 const MARK_END: char = '\u{E001}';
 
+/// Appends the condition that the tsvector `column` matches `query`. Every text match of the
+/// adapter goes through here: a query that is nothing but exclusions once stop words are gone
+/// (`the -login`) would match nearly everything, so it matches nothing. The second test has
+/// no column in it, so PostgreSQL evaluates it once per statement, not per row.
+pub(crate) fn push_text_match(qb: &mut QueryBuilder<Postgres>, column: &str, query: &SearchQuery) {
+    qb.push(format!("({column} @@ "));
+    push_tsquery(qb, query);
+    qb.push(" AND querytree(");
+    push_tsquery(qb, query);
+    qb.push(") <> 'T')");
+}
+
 /// Appends the tsquery for `query` (an expression of type tsquery).
 pub(crate) fn push_tsquery(qb: &mut QueryBuilder<Postgres>, query: &SearchQuery) {
     if query.groups.is_empty() {
@@ -169,8 +181,8 @@ impl Walk<'_> {
         if let Some(skip) = skip {
             qb.push(format!(" OFFSET {skip}"));
         }
-        qb.push(format!(" LIMIT {rows}) w WHERE w.search @@ "));
-        push_tsquery(qb, self.query);
+        qb.push(format!(" LIMIT {rows}) w WHERE "));
+        push_text_match(qb, "w.search", self.query);
         qb.push(format!(" LIMIT {wanted}) w)"));
     }
 }
@@ -257,20 +269,18 @@ impl SearchRepository for PgStore {
         //    kept off the index (compared as text) and the first matches found are taken.
         qb.push(
             ", unfinished AS MATERIALIZED (
-                 SELECT w.project_id, w.issue_counter FROM walked w CROSS JOIN share
+                 SELECT w.project_id, w.issue_counter
+                 FROM walked w CROSS JOIN share LEFT JOIN extension e ON e.project_id = w.project_id
                  WHERE w.found + (SELECT count(*) FROM further f WHERE f.project_id = w.project_id)
                            < share.quota
-                   AND w.issue_counter > share.walk
-                           + COALESCE((SELECT e.extra FROM extension e WHERE e.project_id = w.project_id), 0)
+                   AND w.issue_counter > share.walk + COALESCE(e.extra, 0)
              ), older_in_small AS (
                  SELECT i.id FROM issues i
                  WHERE (SELECT COALESCE(sum(issue_counter), 0) FROM unfinished) BETWEEN 1 AND ",
         );
         qb.push_bind(NARROW_BY_PROJECT_UP_TO);
-        qb.push(
-            " AND i.project_id = ANY(ARRAY(SELECT project_id FROM unfinished)) AND i.search @@ ",
-        );
-        push_tsquery(&mut qb, query);
+        qb.push(" AND i.project_id = ANY(ARRAY(SELECT project_id FROM unfinished)) AND ");
+        push_text_match(&mut qb, "i.search", query);
         qb.push(" AND i.created_at <= ");
         qb.push_bind(as_of);
         push_filters(&mut qb, filter);
@@ -283,9 +293,9 @@ impl SearchRepository for PgStore {
         );
         qb.push_bind(NARROW_BY_PROJECT_UP_TO);
         qb.push(
-            " AND i.project_id::text = ANY(ARRAY(SELECT project_id::text FROM unfinished)) AND i.search @@ ",
+            " AND i.project_id::text = ANY(ARRAY(SELECT project_id::text FROM unfinished)) AND ",
         );
-        push_tsquery(&mut qb, query);
+        push_text_match(&mut qb, "i.search", query);
         qb.push(" AND i.created_at <= ");
         qb.push_bind(as_of);
         push_filters(&mut qb, filter);
@@ -319,13 +329,6 @@ impl SearchRepository for PgStore {
                        UNION SELECT id FROM key_match) c
                  JOIN issues i ON i.id = c.id
                  JOIN scope s ON s.project_id = i.project_id
-                 WHERE querytree(",
-        );
-        push_tsquery(&mut qb, query);
-        // A query that is nothing but exclusions once stop words are gone (`the -login`)
-        // would match nearly everything: it matches nothing.
-        qb.push(
-            ") <> 'T'
              )
              SELECT v.visible, r.*, ts_headline('english', r.title, ",
         );

@@ -23,21 +23,27 @@ pub const WINDOW: Duration = Duration::from_secs(60);
 pub struct AuthRateLimiter {
     counter: Arc<dyn AttemptCounter>,
     per_minute: u32,
-    /// Key of the digests, derived from the deployment's secret (shared by its replicas).
-    digest_key: [u8; 32],
+    /// HMAC keyed once with a key derived from the deployment's secret (shared by its
+    /// replicas); each digest starts from a copy of it.
+    keyed: Hmac<Sha256>,
 }
 
 impl AuthRateLimiter {
     /// `per_minute` attempts per address and per email in each one-minute window; `0` turns
     /// limiting off. `secret` is the deployment's token secret; the digest key is derived
     /// from it, so it is the same on every replica and says nothing about the secret.
-    pub fn new(counter: Arc<dyn AttemptCounter>, per_minute: u32, secret: &[u8]) -> Self {
+    pub fn new(
+        counter: Arc<dyn AttemptCounter>,
+        per_minute: u32,
+        secret: &[u8],
+    ) -> Result<Self, String> {
         let digest_key = Sha256::new()
             .chain_update(b"rhythm sign-in attempt keys\0")
             .chain_update(secret)
-            .finalize()
-            .into();
-        Self { counter, per_minute, digest_key }
+            .finalize();
+        let keyed = Hmac::<Sha256>::new_from_slice(&digest_key)
+            .map_err(|e| format!("keying sign-in attempt digests: {e}"))?;
+        Ok(Self { counter, per_minute, keyed })
     }
 
     /// Counts one attempt; `429` with the seconds to wait when a limit is exceeded, `503`
@@ -62,14 +68,7 @@ impl AuthRateLimiter {
         }
         Ok(self.counter.forget_ended(WINDOW).await.map_err(DomainError::from)?)
     }
-}
 
-/// The longest wait among the keys over the limit, if any is.
-fn refusal(counts: &[AttemptCount], per_minute: u32) -> Option<Duration> {
-    counts.iter().filter(|c| c.attempts > per_minute).map(|c| c.window_left).max()
-}
-
-impl AuthRateLimiter {
     fn address_key(&self, address: IpAddr) -> AttemptKey {
         self.digest(&format!("address:{address}"))
     }
@@ -80,13 +79,15 @@ impl AuthRateLimiter {
     }
 
     fn digest(&self, text: &str) -> AttemptKey {
-        // A 32-byte key is always a valid HMAC key; the fallback is unreachable.
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.digest_key) else {
-            return AttemptKey(Sha256::digest(text.as_bytes()).into());
-        };
+        let mut mac = self.keyed.clone();
         mac.update(text.as_bytes());
         AttemptKey(mac.finalize().into_bytes().into())
     }
+}
+
+/// The longest wait among the keys over the limit, if any is.
+fn refusal(counts: &[AttemptCount], per_minute: u32) -> Option<Duration> {
+    counts.iter().filter(|c| c.attempts > per_minute).map(|c| c.window_left).max()
 }
 
 #[cfg(test)]
@@ -119,7 +120,7 @@ mod tests {
             assert_eq!(window, WINDOW);
             Ok(counts)
         });
-        AuthRateLimiter::new(Arc::new(counter), 2, SECRET)
+        AuthRateLimiter::new(Arc::new(counter), 2, SECRET).unwrap()
     }
 
     #[tokio::test]
@@ -144,6 +145,7 @@ mod tests {
             .expect_count_attempt()
             .return_once(|_, _| Err(RepoError::Unavailable("down".into())));
         let err = AuthRateLimiter::new(Arc::new(counter), 2, SECRET)
+            .unwrap()
             .check(ADDRESS, "a@x.io")
             .await
             .unwrap_err();
@@ -153,7 +155,7 @@ mod tests {
     #[tokio::test]
     async fn zero_turns_limiting_off_without_counting() {
         let counter = MockAttemptCounter::new();
-        let limiter = AuthRateLimiter::new(Arc::new(counter), 0, SECRET);
+        let limiter = AuthRateLimiter::new(Arc::new(counter), 0, SECRET).unwrap();
         for _ in 0..100 {
             assert!(limiter.check(ADDRESS, "a@x.io").await.is_ok());
         }
@@ -161,7 +163,7 @@ mod tests {
 
     #[test]
     fn emails_count_regardless_of_case_and_blanks() {
-        let limiter = AuthRateLimiter::new(Arc::new(MockAttemptCounter::new()), 2, SECRET);
+        let limiter = AuthRateLimiter::new(Arc::new(MockAttemptCounter::new()), 2, SECRET).unwrap();
         assert_eq!(limiter.email_key(" A@X.io"), limiter.email_key("a@x.io"));
         assert_ne!(limiter.email_key("a@x.io"), limiter.email_key("b@x.io"));
         assert_ne!(limiter.address_key(ADDRESS), limiter.address_key(IpAddr::from([10, 0, 0, 2])));
@@ -169,9 +171,10 @@ mod tests {
 
     #[test]
     fn keys_are_keyed_by_the_deployment_secret() {
-        let ours = AuthRateLimiter::new(Arc::new(MockAttemptCounter::new()), 2, SECRET);
-        let replica = AuthRateLimiter::new(Arc::new(MockAttemptCounter::new()), 2, SECRET);
-        let other = AuthRateLimiter::new(Arc::new(MockAttemptCounter::new()), 2, b"another secret");
+        let ours = AuthRateLimiter::new(Arc::new(MockAttemptCounter::new()), 2, SECRET).unwrap();
+        let replica = AuthRateLimiter::new(Arc::new(MockAttemptCounter::new()), 2, SECRET).unwrap();
+        let other = AuthRateLimiter::new(Arc::new(MockAttemptCounter::new()), 2, b"another secret")
+            .unwrap();
         assert_eq!(ours.address_key(ADDRESS), replica.address_key(ADDRESS));
         assert_ne!(ours.address_key(ADDRESS), other.address_key(ADDRESS));
         // Not the plain hash anyone could compute for every address.

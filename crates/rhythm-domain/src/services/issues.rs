@@ -206,13 +206,7 @@ impl IssueService {
     ) -> Result<Page<Issue, IssueKey>, DomainError> {
         let found = self.issues.list(project, user, filter, sort, page).await?;
         require(found.as_ref().map(|s| s.access.role), Action::Read)?;
-        let page = found.map(|s| s.value).ok_or(DomainError::NotFound)?;
-        // As in search: text with nothing to look for (exclusions or stop words alone)
-        // finds nothing, rather than nearly every issue.
-        if filter.text.as_ref().is_some_and(|q| !q.is_searchable()) {
-            return Ok(Page { items: Vec::new(), next: None });
-        }
-        Ok(page)
+        found.map(|s| s.value).ok_or(DomainError::NotFound)
     }
 }
 
