@@ -79,6 +79,14 @@ pub enum RepoError {
     /// The store cannot be reached right now (down, pool exhausted, timed out); retry later.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// A rule of the store's schema refused a value (a CHECK constraint): the domain should
+    /// have refused it first, so this is a second line of defence, answered as the field's 422.
+    #[error("value refused for {}", .0.field)]
+    Invalid(FieldError),
+    /// The domain's decision, taken on state the store held locked, refused the change
+    /// (see [`crate::ports::Decide`]); nothing was written.
+    #[error("refused: {0}")]
+    Refused(Box<DomainError>),
     /// Anything else: a bug or a broken invariant. The message is for logs only.
     #[error("storage failure: {0}")]
     Internal(String),
@@ -124,6 +132,8 @@ impl From<RepoError> for DomainError {
             RepoError::Conflict(c) => Self::Conflict(c),
             RepoError::NotFound => Self::NotFound,
             RepoError::Unavailable(m) => Self::Unavailable(m),
+            RepoError::Invalid(field) => Self::Validation(vec![field]),
+            RepoError::Refused(err) => *err,
             RepoError::Internal(m) => Self::Internal(m),
         }
     }

@@ -123,19 +123,18 @@ impl IssueEdit {
     pub fn is_noop(&self) -> bool {
         self.changes.is_empty()
     }
-}
 
-/// A change to write: applied only if the issue is still at `expected_version`.
-#[derive(Debug, Clone)]
-pub struct IssueUpdate {
-    pub issue_id: Uuid,
-    pub project_id: Uuid,
-    pub expected_version: i64,
-    pub edit: IssueEdit,
-    pub actor_id: Uuid,
-    /// References the store must re-check under lock (set only when they change).
-    pub check_assignee: Option<Uuid>,
-    pub check_sprint: Option<Uuid>,
+    /// The assignee the store must check (a member with role member or stronger), set only
+    /// when the edit changes it: an unchanged assignee who has since lost the role stays.
+    pub fn assignee_to_check(&self) -> Option<Uuid> {
+        self.assignee_id.filter(|_| self.changes.contains_key("assignee_id"))
+    }
+
+    /// The sprint the store must check (of this project, not closed), set only when the
+    /// edit changes it.
+    pub fn sprint_to_check(&self) -> Option<Uuid> {
+        self.sprint_id.filter(|_| self.changes.contains_key("sprint_id"))
+    }
 }
 
 /// Which references of a write the store found invalid.
@@ -156,8 +155,8 @@ pub enum CreateOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpdateOutcome {
     Updated(Box<Issue>),
-    /// The issue is no longer at the expected version.
-    VersionMismatch,
+    /// The decision wrote nothing; the issue as it was locked.
+    Unchanged(Box<Issue>),
     InvalidRefs(InvalidRefs),
     /// Deleted (or gone) meanwhile.
     Gone,

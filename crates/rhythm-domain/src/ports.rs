@@ -11,13 +11,13 @@ use uuid::Uuid;
 use crate::board::{Board, Move, MoveOutcome};
 use crate::error::{DomainError, RepoError};
 use crate::issue::{
-    CreateOutcome, Deleted, EventKey, Issue, IssueEvent, IssueFilter, IssueKey, IssueSort,
-    IssueUpdate, NewIssue, UpdateOutcome,
+    CreateOutcome, Deleted, EventKey, Issue, IssueEdit, IssueEvent, IssueFilter, IssueKey,
+    IssueSort, NewIssue, UpdateOutcome,
 };
 use crate::pagination::{Page, PageRequest};
 use crate::project::{
-    Member, MemberKey, MembershipChange, NewProject, Project, ProjectAccess, ProjectPatch,
-    ProjectWithRole, Scoped,
+    Member, MemberKey, MembershipChange, MembershipState, NewProject, Project, ProjectAccess,
+    ProjectPatch, ProjectWithRole, Scoped,
 };
 use crate::search::{Hit, HitKey};
 use crate::sprint::{Completion, CompletionTarget, NewSprint, Sprint, SprintKey, SprintPatch};
@@ -26,6 +26,29 @@ use crate::user::{
     UserCredentials,
 };
 use crate::values::{Password, ProjectRef, Role, SprintState, UserName};
+
+/// A decision the domain takes on state the store holds locked for the rest of a write:
+/// `Ok(Some(w))` writes `w`, `Ok(None)` writes nothing, `Err(e)` writes nothing and the
+/// port answers `RepoError::Refused(e)`. This is how read-modify-write paths stay
+/// storage-neutral: the store reads and locks, the domain decides, the store writes, all in
+/// one transaction, so a concurrent writer waits instead of making this one fail. Any
+/// `Fn(&State) -> Result<Option<Write>, DomainError>` closure is one.
+pub trait Decide<State, Write>: Send + Sync {
+    fn decide(&self, state: &State) -> Result<Option<Write>, DomainError>;
+}
+
+/// A decision as ports take it. It owns what it needs (`'static`), because mock doubles
+/// keep their arguments.
+pub type Decision<State, Write> = dyn Decide<State, Write>;
+
+impl<State, Write, F> Decide<State, Write> for F
+where
+    F: Fn(&State) -> Result<Option<Write>, DomainError> + Send + Sync,
+{
+    fn decide(&self, state: &State) -> Result<Option<Write>, DomainError> {
+        self(state)
+    }
+}
 
 /// Whether the store can serve requests right now.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
@@ -188,19 +211,26 @@ pub trait MemberRepository: Send + Sync {
     /// user does not exist.
     async fn add(&self, project_id: Uuid, user_id: Uuid, role: Role) -> Result<Member, RepoError>;
 
-    /// Gives the target `role`. Applied only if actor and target still hold the roles in
-    /// `change` (else `Conflict(Concurrent)`; `NotFound` when the target left); refused with
-    /// `Conflict(LastOwner)` when it would leave the project without an owner. Membership
-    /// changes of one project are serialized, so two owners demoting each other at once
-    /// cannot both succeed.
-    async fn change_role(&self, change: &MembershipChange, role: Role)
-    -> Result<Member, RepoError>;
+    /// Reads actor and target under the project's membership lock (membership changes of
+    /// one project are serialized, so two owners demoting each other at once are decided
+    /// one after the other) and gives the target the role `decide` returns. The member as
+    /// written, or as read when `decide` wrote nothing. `NotFound` when the target is not a
+    /// member or the project is gone.
+    async fn change_role(
+        &self,
+        change: &MembershipChange,
+        decide: &Decision<MembershipState, Role>,
+    ) -> Result<Member, RepoError>;
 
-    /// Removes the target (or lets the actor leave, when both are the same), under the same
-    /// conditions as `change_role`. In the same transaction, the target's open issues in the
-    /// project (not done or cancelled) lose their assignee, each with an `updated` event by
-    /// the actor; resolved issues keep theirs.
-    async fn remove(&self, change: &MembershipChange) -> Result<(), RepoError>;
+    /// Removes the target (or lets the actor leave, when both are the same) if `decide`,
+    /// run as for `change_role`, returns `Some`. In the same transaction, the target's
+    /// open issues in the project (not done or cancelled) lose their assignee, each with
+    /// an `updated` event by the actor; resolved issues keep theirs.
+    async fn remove(
+        &self,
+        change: &MembershipChange,
+        decide: &Decision<MembershipState, ()>,
+    ) -> Result<(), RepoError>;
 }
 
 /// Issues and their history.
@@ -230,9 +260,19 @@ pub trait IssueRepository: Send + Sync {
         deleted: Deleted,
     ) -> Result<Option<Scoped<Option<Issue>>>, RepoError>;
 
-    /// Writes `update.edit` if the issue is still live and at `update.expected_version`,
-    /// bumping the version and recording one `updated` event with the changes, atomically.
-    async fn update(&self, update: &IssueUpdate) -> Result<UpdateOutcome, RepoError>;
+    /// Locks the live issue `issue_id` of the project and hands it to `decide`; writes the
+    /// edit it returns, bumping the version once and recording one `updated` event with the
+    /// changes, in the same transaction. Concurrent updates of one issue queue behind the
+    /// lock, so none fails because of another. The assignee and sprint the edit changes to
+    /// are checked as on create (`InvalidRefs`). `Gone` when the issue is not live;
+    /// `Unchanged` (with the locked issue) when `decide` wrote nothing.
+    async fn update(
+        &self,
+        issue_id: Uuid,
+        project_id: Uuid,
+        actor: Uuid,
+        decide: &Decision<Issue, IssueEdit>,
+    ) -> Result<UpdateOutcome, RepoError>;
 
     /// Soft-deletes (`deleted = true`) or restores the issue, bumping its version and
     /// recording a `deleted`/`restored` event. `None` when it was not in the opposite state.
@@ -279,12 +319,15 @@ pub trait SprintRepository: Send + Sync {
 
     async fn find(&self, project_id: Uuid, sprint_id: Uuid) -> Result<Option<Sprint>, RepoError>;
 
-    /// Applies `patch`. `NotFound` when there is no such sprint.
+    /// Locks the sprint, hands it to `decide` and applies the patch it returns, in one
+    /// transaction: two concurrent edits are decided one after the other, each on the
+    /// other's result. The sprint as written (or as locked, when `decide` wrote nothing);
+    /// `NotFound` when there is no such sprint.
     async fn update(
         &self,
         project_id: Uuid,
         sprint_id: Uuid,
-        patch: &SprintPatch,
+        decide: &Decision<Sprint, SprintPatch>,
     ) -> Result<Sprint, RepoError>;
 
     /// `planned → active`. `Conflict(InvalidState)` unless planned;

@@ -3,6 +3,7 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::error::Conflict;
 use crate::values::{ProjectDescription, ProjectKey, ProjectName, Role};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,14 +83,30 @@ pub enum MemberTarget {
     Email(String),
 }
 
-/// A membership change, with the roles the decision was made on. The store applies it only
-/// if both roles are still current (else `Conflict(Concurrent)`), and never lets the
-/// project lose its last owner (`Conflict(LastOwner)`).
+/// Who changes whose membership in which project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MembershipChange {
     pub project_id: Uuid,
     pub actor_id: Uuid,
-    pub actor_role: Role,
     pub target_id: Uuid,
-    pub target_role: Role,
+}
+
+/// A membership change's people as the store holds them under the project's membership
+/// lock; the domain decides on this, so its rules hold however many changes run at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipState {
+    /// The actor's role now; `None` when they are no longer a member.
+    pub actor_role: Option<Role>,
+    pub target: Member,
+    /// How many owners the project has now.
+    pub owners: u32,
+}
+
+impl MembershipState {
+    /// The last-owner rule: the target may stop being an owner (`new_role` is their next
+    /// role, `None` when they leave) only while another owner remains.
+    pub fn keeps_an_owner(&self, new_role: Option<Role>) -> Result<(), Conflict> {
+        let demotes_an_owner = self.target.role == Role::Owner && new_role != Some(Role::Owner);
+        if demotes_an_owner && self.owners <= 1 { Err(Conflict::LastOwner) } else { Ok(()) }
+    }
 }

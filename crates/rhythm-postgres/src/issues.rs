@@ -1,17 +1,19 @@
 //! Issues (`issues`) and their history (`issue_events`).
 //!
 //! Writes are single statements (data-modifying CTEs): the number counter, the row, the
-//! reference checks and the event land together in one round trip, or not at all.
+//! reference checks and the event land together in one round trip, or not at all. An
+//! update reads the issue under a row lock first, so the domain decides on the current
+//! version and concurrent updates queue instead of failing.
 
 use async_trait::async_trait;
 use rhythm_domain::RepoError;
 use rhythm_domain::issue::{
     AssigneeFilter, Changes, CreateOutcome, Deleted, EventKey, EventKind, InvalidRefs, Issue,
-    IssueEvent, IssueFilter, IssueKey, IssueSort, IssueSortField, IssueUpdate, NewIssue, SortValue,
+    IssueEdit, IssueEvent, IssueFilter, IssueKey, IssueSort, IssueSortField, NewIssue, SortValue,
     SprintFilter, UpdateOutcome,
 };
 use rhythm_domain::pagination::{Page, PageRequest};
-use rhythm_domain::ports::IssueRepository;
+use rhythm_domain::ports::{Decision, IssueRepository};
 use rhythm_domain::project::{ProjectAccess, Scoped};
 use rhythm_domain::values::{IssueStatus, IssueType, Priority, ProjectRef};
 use sqlx::postgres::PgRow;
@@ -270,33 +272,60 @@ impl IssueRepository for PgStore {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(issue_id = %update.issue_id))]
-    async fn update(&self, update: &IssueUpdate) -> Result<UpdateOutcome, RepoError> {
-        let edit = &update.edit;
+    #[tracing::instrument(skip_all, fields(issue_id = %issue_id))]
+    async fn update(
+        &self,
+        issue_id: Uuid,
+        project_id: Uuid,
+        actor: Uuid,
+        decide: &Decision<Issue, IssueEdit>,
+    ) -> Result<UpdateOutcome, RepoError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // The row lock queues concurrent writers of this issue behind this transaction;
+        // each then decides on the version the one before it wrote.
+        let locked = sqlx::query(concat!(
+            "SELECT p.key AS project_key, ",
+            issue_columns!(),
+            " FROM issues i JOIN projects p ON p.id = i.project_id
+              WHERE i.id = $1 AND i.project_id = $2 AND i.deleted_at IS NULL
+              FOR UPDATE OF i"
+        ))
+        .bind(issue_id)
+        .bind(project_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = locked else {
+            return Ok(UpdateOutcome::Gone);
+        };
+        let project_key = project_key_of(&row)?;
+        let current = issue_from_row(&row, &project_key)?.ok_or(RepoError::NotFound)?;
+        let edit = match decide.decide(&current) {
+            Ok(Some(edit)) => edit,
+            Ok(None) => return Ok(UpdateOutcome::Unchanged(Box::new(current))),
+            Err(refused) => return Err(RepoError::Refused(Box::new(refused))),
+        };
         let row = sqlx::query(concat!(
             "WITH ",
-            reference_checks!("$2", "$11", "$12"),
+            reference_checks!("$2", "$10", "$11"),
             ", u AS (
                  UPDATE issues SET
-                     title = $4, description = $5, status = $6, priority = $7, type = $8,
-                     assignee_id = $9, sprint_id = $10, story_points = $13,
-                     resolved_at = CASE WHEN $6 IN ('done', 'cancelled') THEN COALESCE(resolved_at, now()) END,
+                     title = $3, description = $4, status = $5, priority = $6, type = $7,
+                     assignee_id = $8, sprint_id = $9, story_points = $12,
+                     resolved_at = CASE WHEN $5 IN ('done', 'cancelled') THEN COALESCE(resolved_at, now()) END,
                      version = version + 1, updated_at = now()
-                 WHERE id = $1 AND project_id = $2 AND version = $3 AND deleted_at IS NULL
-                   AND (SELECT assignee_ok AND sprint_ok FROM refs)
+                 WHERE id = $1 AND (SELECT assignee_ok AND sprint_ok FROM refs)
                  RETURNING *
              ), event AS (
                  INSERT INTO issue_events (id, project_id, issue_id, actor_id, kind, changes)
-                 SELECT $14, u.project_id, u.id, $15, 'updated', $16 FROM u
+                 SELECT $13, u.project_id, u.id, $14, 'updated', $15 FROM u
              )
-             SELECT refs.assignee_ok, refs.sprint_ok,
-                    (SELECT key FROM projects WHERE id = $2) AS project_key, ",
+             SELECT refs.assignee_ok, refs.sprint_ok, ",
             issue_columns!(),
             " FROM refs LEFT JOIN u i ON true"
         ))
-        .bind(update.issue_id)
-        .bind(update.project_id)
-        .bind(update.expected_version)
+        .bind(issue_id)
+        .bind(project_id)
         .bind(&edit.title)
         .bind(&edit.description)
         .bind(edit.status.as_str())
@@ -304,30 +333,23 @@ impl IssueRepository for PgStore {
         .bind(edit.issue_type.as_str())
         .bind(edit.assignee_id)
         .bind(edit.sprint_id)
-        .bind(update.check_assignee)
-        .bind(update.check_sprint)
+        .bind(edit.assignee_to_check())
+        .bind(edit.sprint_to_check())
         .bind(edit.story_points)
         .bind(Uuid::now_v7())
-        .bind(update.actor_id)
+        .bind(actor)
         .bind(encode_changes(&edit.changes)?)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(map_err)?;
         let refs = refs_of(&row)?;
         if refs.assignee || refs.sprint {
             return Ok(UpdateOutcome::InvalidRefs(refs));
         }
-        if let Some(issue) = issue_from_row(&row, &project_key_of(&row)?)? {
-            return Ok(UpdateOutcome::Updated(Box::new(issue)));
-        }
-        // Nothing written: find out whether the issue went away or moved on.
-        let live: Option<bool> =
-            sqlx::query_scalar("SELECT deleted_at IS NULL FROM issues WHERE id = $1")
-                .bind(update.issue_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(map_err)?;
-        Ok(if live == Some(true) { UpdateOutcome::VersionMismatch } else { UpdateOutcome::Gone })
+        let updated = issue_from_row(&row, &project_key)?
+            .ok_or_else(|| RepoError::Internal("the locked issue was not updated".into()))?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(UpdateOutcome::Updated(Box::new(updated)))
     }
 
     #[tracing::instrument(skip_all, fields(issue_id = %issue_id, deleted = deleted))]

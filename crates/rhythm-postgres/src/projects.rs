@@ -1,15 +1,15 @@
 //! Projects (`projects`) and memberships (`project_members`).
 
 use async_trait::async_trait;
+use rhythm_domain::RepoError;
 use rhythm_domain::issue::{EventKind, unassignment};
 use rhythm_domain::pagination::{Page, PageRequest};
-use rhythm_domain::ports::{MemberRepository, ProjectRepository};
+use rhythm_domain::ports::{Decision, MemberRepository, ProjectRepository};
 use rhythm_domain::project::{
-    Member, MemberKey, MemberUser, MembershipChange, NewProject, Project, ProjectAccess,
-    ProjectPatch, ProjectWithRole,
+    Member, MemberKey, MemberUser, MembershipChange, MembershipState, NewProject, Project,
+    ProjectAccess, ProjectPatch, ProjectWithRole,
 };
 use rhythm_domain::values::{ProjectRef, Role};
-use rhythm_domain::{Conflict, RepoError};
 use sqlx::{FromRow, Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -230,49 +230,53 @@ impl TryFrom<MemberRow> for Member {
 /// Namespace of the advisory locks that serialize membership changes per project.
 const MEMBERSHIP_LOCK: i32 = 0x5248_4d42; // "RHMB"
 
-/// Starts a membership change: takes the project's membership lock, then checks that the
-/// roles the decision was made on still hold and that the project keeps an owner.
+/// Starts a membership change: takes the project's membership lock, then reads the
+/// actor's role, the target and the owner count for the domain to decide on. `NotFound`
+/// when the target is no member of the live project.
 async fn begin_membership_change(
     tx: &mut Transaction<'_, Postgres>,
     change: &MembershipChange,
-    new_target_role: Option<Role>,
-) -> Result<(), RepoError> {
+) -> Result<MembershipState, RepoError> {
     sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2::text))")
         .bind(MEMBERSHIP_LOCK)
         .bind(change.project_id)
         .execute(&mut **tx)
         .await
         .map_err(map_err)?;
-    let rows: Vec<(Uuid, String)> = sqlx::query_as(
-        "SELECT m.user_id, m.role FROM project_members m JOIN projects p ON p.id = m.project_id
-         WHERE m.project_id = $1 AND m.user_id IN ($2, $3) AND p.archived_at IS NULL",
+    let target: Option<MemberRow> = sqlx::query_as(
+        "SELECT u.id, u.name, u.email, m.role, m.added_at
+         FROM project_members m JOIN users u ON u.id = m.user_id
+         JOIN projects p ON p.id = m.project_id
+         WHERE m.project_id = $1 AND m.user_id = $2 AND p.archived_at IS NULL",
+    )
+    .bind(change.project_id)
+    .bind(change.target_id)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    let target = Member::try_from(target.ok_or(RepoError::NotFound)?)?;
+    let (actor_role, owners): (Option<String>, i64) = sqlx::query_as(
+        "SELECT (SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2),
+                (SELECT count(*) FROM project_members WHERE project_id = $1 AND role = 'owner')",
     )
     .bind(change.project_id)
     .bind(change.actor_id)
-    .bind(change.target_id)
-    .fetch_all(&mut **tx)
+    .fetch_one(&mut **tx)
     .await
     .map_err(map_err)?;
-    let role_of = |id: Uuid| -> Result<Option<Role>, RepoError> {
-        rows.iter().find(|(user, _)| *user == id).map(|(_, role)| parse_role(role)).transpose()
-    };
-    let target_role = role_of(change.target_id)?.ok_or(RepoError::NotFound)?;
-    if role_of(change.actor_id)? != Some(change.actor_role) || target_role != change.target_role {
-        return Err(RepoError::Conflict(Conflict::Concurrent));
-    }
-    if target_role == Role::Owner && new_target_role != Some(Role::Owner) {
-        let owners: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM project_members WHERE project_id = $1 AND role = 'owner'",
-        )
-        .bind(change.project_id)
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(map_err)?;
-        if owners <= 1 {
-            return Err(RepoError::Conflict(Conflict::LastOwner));
-        }
-    }
-    Ok(())
+    Ok(MembershipState {
+        actor_role: actor_role.as_deref().map(parse_role).transpose()?,
+        target,
+        owners: u32::try_from(owners).unwrap_or(u32::MAX),
+    })
+}
+
+/// Runs the domain's decision on the locked membership state.
+fn decided<W>(
+    decide: &Decision<MembershipState, W>,
+    state: &MembershipState,
+) -> Result<Option<W>, RepoError> {
+    decide.decide(state).map_err(|refused| RepoError::Refused(Box::new(refused)))
 }
 
 #[async_trait]
@@ -342,10 +346,13 @@ impl MemberRepository for PgStore {
     async fn change_role(
         &self,
         change: &MembershipChange,
-        role: Role,
+        decide: &Decision<MembershipState, Role>,
     ) -> Result<Member, RepoError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        begin_membership_change(&mut tx, change, Some(role)).await?;
+        let state = begin_membership_change(&mut tx, change).await?;
+        let Some(role) = decided(decide, &state)? else {
+            return Ok(state.target);
+        };
         let row: MemberRow = sqlx::query_as(
             "WITH m AS (
                  UPDATE project_members SET role = $3 WHERE project_id = $1 AND user_id = $2
@@ -364,9 +371,16 @@ impl MemberRepository for PgStore {
     }
 
     #[tracing::instrument(skip_all, fields(project_id = %change.project_id, target = %change.target_id))]
-    async fn remove(&self, change: &MembershipChange) -> Result<(), RepoError> {
+    async fn remove(
+        &self,
+        change: &MembershipChange,
+        decide: &Decision<MembershipState, ()>,
+    ) -> Result<(), RepoError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        begin_membership_change(&mut tx, change, None).await?;
+        let state = begin_membership_change(&mut tx, change).await?;
+        if decided(decide, &state)?.is_none() {
+            return Ok(());
+        }
         sqlx::query("DELETE FROM project_members WHERE project_id = $1 AND user_id = $2")
             .bind(change.project_id)
             .bind(change.target_id)

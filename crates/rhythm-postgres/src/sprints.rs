@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use rhythm_domain::issue::{Changes, EventKind, FieldChange};
 use rhythm_domain::pagination::{Page, PageRequest};
-use rhythm_domain::ports::SprintRepository;
+use rhythm_domain::ports::{Decision, SprintRepository};
 use rhythm_domain::sprint::{
     Completion, CompletionTarget, NewSprint, Sprint, SprintKey, SprintPatch,
 };
@@ -154,9 +154,26 @@ impl SprintRepository for PgStore {
         &self,
         project_id: Uuid,
         sprint_id: Uuid,
-        patch: &SprintPatch,
+        decide: &Decision<Sprint, SprintPatch>,
     ) -> Result<Sprint, RepoError> {
-        let row: Option<SprintRow> = sqlx::query_as(concat!(
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let locked: Option<SprintRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            sprint_columns!(),
+            " FROM sprints WHERE project_id = $1 AND id = $2 FOR UPDATE"
+        ))
+        .bind(project_id)
+        .bind(sprint_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let current: Sprint = locked.ok_or(RepoError::NotFound)?.try_into()?;
+        let patch = match decide.decide(&current) {
+            Ok(Some(patch)) => patch,
+            Ok(None) => return Ok(current),
+            Err(refused) => return Err(RepoError::Refused(Box::new(refused))),
+        };
+        let row: SprintRow = sqlx::query_as(concat!(
             "UPDATE sprints SET
                  name = COALESCE($3, name),
                  goal = COALESCE($4, goal),
@@ -175,10 +192,11 @@ impl SprintRepository for PgStore {
         .bind(patch.starts_on.flatten())
         .bind(patch.ends_on.is_some())
         .bind(patch.ends_on.flatten())
-        .fetch_optional(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(map_err)?;
-        row.ok_or(RepoError::NotFound)?.try_into()
+        tx.commit().await.map_err(map_err)?;
+        row.try_into()
     }
 
     #[tracing::instrument(skip_all, fields(sprint_id = %sprint_id))]

@@ -5,6 +5,7 @@
 
 mod auth;
 mod boards;
+mod concurrency;
 mod foundation;
 mod issues;
 mod openapi;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::error::{Conflict, DomainError, FieldError};
 use crate::issue::{
     CreateOutcome, Deleted, EventKey, InvalidRefs, Issue, IssueEdit, IssueEvent, IssueFilter,
-    IssueKey, IssuePatch, IssueSort, IssueUpdate, NewIssue, UpdateOutcome,
+    IssueKey, IssuePatch, IssueSort, NewIssue, UpdateOutcome,
 };
 use crate::pagination::{Page, PageRequest};
 use crate::policy::{Action, require};
@@ -33,10 +33,6 @@ impl Precondition {
         }
     }
 }
-
-/// How often an update without `If-Match` re-reads and re-applies itself when another
-/// write slipped in between its read and its write.
-const UNCONDITIONAL_ATTEMPTS: usize = 3;
 
 pub struct IssueService {
     issues: Arc<dyn IssueRepository>,
@@ -108,9 +104,10 @@ impl IssueService {
         Ok(self.scoped(user, project, number, Deleted::Exclude, |_| Action::Read).await?.value)
     }
 
-    /// Applies `patch`. With a precondition, a stale version is `VersionMismatch` and
-    /// nothing changes; without one, a concurrent write is retried on the fresh issue. A
-    /// patch that changes nothing bumps nothing.
+    /// Applies `patch` to the issue as it is under the store's lock. With a precondition,
+    /// a stale version is `VersionMismatch` and nothing changes; without one the write is
+    /// last-write-wins and never fails because of a concurrent one. A patch that changes
+    /// nothing bumps nothing.
     pub async fn update(
         &self,
         user: Uuid,
@@ -119,38 +116,21 @@ impl IssueService {
         patch: &IssuePatch,
         precondition: Option<&Precondition>,
     ) -> Result<Issue, DomainError> {
-        for _ in 0..UNCONDITIONAL_ATTEMPTS {
-            let Scoped { access, value: issue } = self
-                .scoped(user, project, number, Deleted::Exclude, |_| Action::UpdateIssue)
-                .await?;
-            if precondition.is_some_and(|p| !p.matches(issue.version)) {
+        let Scoped { access, value: issue } =
+            self.scoped(user, project, number, Deleted::Exclude, |_| Action::UpdateIssue).await?;
+        let (precondition, patch) = (precondition.cloned(), patch.clone());
+        let decide = move |locked: &Issue| {
+            if precondition.as_ref().is_some_and(|p| !p.matches(locked.version)) {
                 return Err(DomainError::VersionMismatch);
             }
-            let edit = IssueEdit::apply(&issue, patch);
-            if edit.is_noop() {
-                return Ok(issue);
-            }
-            let changed = |field: &str| edit.changes.contains_key(field);
-            let update = IssueUpdate {
-                issue_id: issue.id,
-                project_id: access.project_id,
-                expected_version: issue.version,
-                check_assignee: edit.assignee_id.filter(|_| changed("assignee_id")),
-                check_sprint: edit.sprint_id.filter(|_| changed("sprint_id")),
-                edit,
-                actor_id: user,
-            };
-            match self.issues.update(&update).await? {
-                UpdateOutcome::Updated(issue) => return Ok(*issue),
-                UpdateOutcome::InvalidRefs(refs) => return Err(invalid_refs(refs)),
-                UpdateOutcome::Gone => return Err(DomainError::NotFound),
-                UpdateOutcome::VersionMismatch if precondition.is_some() => {
-                    return Err(DomainError::VersionMismatch);
-                }
-                UpdateOutcome::VersionMismatch => continue,
-            }
+            let edit = IssueEdit::apply(locked, &patch);
+            Ok((!edit.is_noop()).then_some(edit))
+        };
+        match self.issues.update(issue.id, access.project_id, user, &decide).await? {
+            UpdateOutcome::Updated(issue) | UpdateOutcome::Unchanged(issue) => Ok(*issue),
+            UpdateOutcome::InvalidRefs(refs) => Err(invalid_refs(refs)),
+            UpdateOutcome::Gone => Err(DomainError::NotFound),
         }
-        Err(DomainError::Conflict(Conflict::Concurrent))
     }
 
     /// Soft-deletes: the issue vanishes from every read. Members may delete only issues
@@ -215,6 +195,7 @@ mod tests {
     use time::OffsetDateTime;
 
     use super::*;
+    use crate::error::RepoError;
     use crate::ports::{MockIssueRepository, MockProjectRepository};
     use crate::project::ProjectAccess;
     use crate::values::{IssueStatus, IssueTitle, IssueType, Priority, ProjectKey, Role};
@@ -265,52 +246,56 @@ mod tests {
         IssuePatch { title: Some(IssueTitle::new("New").unwrap()), ..IssuePatch::default() }
     }
 
-    #[tokio::test]
-    async fn a_stale_precondition_is_refused_before_writing() {
-        let mut issues = MockIssueRepository::new();
-        found(&mut issues, Role::Member, Uuid::now_v7(), 5);
-        issues.expect_update().never();
-        let err = service(issues)
-            .update(Uuid::now_v7(), &key(), 1, &rename(), Some(&Precondition::OneOf(vec![4])))
-            .await;
-        assert!(matches!(err, Err(DomainError::VersionMismatch)));
+    /// The store holds the issue at `version` locked and writes what the decision returns.
+    fn locked(issues: &mut MockIssueRepository, version: i64) {
+        issues.expect_update().times(1).returning(move |_, _, _, decide| {
+            let current = issue(Uuid::nil(), version);
+            match decide.decide(&current) {
+                Err(refused) => Err(RepoError::Refused(Box::new(refused))),
+                Ok(None) => Ok(UpdateOutcome::Unchanged(Box::new(current))),
+                Ok(Some(edit)) => {
+                    assert_eq!(edit.changes.len(), 1, "only the title changes: {edit:?}");
+                    let mut next = current.clone();
+                    next.title = edit.title;
+                    next.version += 1;
+                    Ok(UpdateOutcome::Updated(Box::new(next)))
+                }
+            }
+        });
     }
 
     #[tokio::test]
-    async fn a_lost_race_with_a_precondition_is_a_version_mismatch() {
+    async fn the_precondition_is_checked_on_the_locked_version() {
+        // Read at 5, but another write got in first: the lock holds version 6.
         let mut issues = MockIssueRepository::new();
         found(&mut issues, Role::Member, Uuid::now_v7(), 5);
-        issues.expect_update().times(1).returning(|_| Ok(UpdateOutcome::VersionMismatch));
+        locked(&mut issues, 6);
         let err = service(issues)
             .update(Uuid::now_v7(), &key(), 1, &rename(), Some(&Precondition::OneOf(vec![5])))
             .await;
-        assert!(matches!(err, Err(DomainError::VersionMismatch)));
+        assert!(matches!(err, Err(DomainError::VersionMismatch)), "{err:?}");
     }
 
     #[tokio::test]
-    async fn without_a_precondition_a_lost_race_is_retried_then_gives_up() {
+    async fn without_a_precondition_the_patch_applies_to_the_locked_issue() {
         let mut issues = MockIssueRepository::new();
         found(&mut issues, Role::Member, Uuid::now_v7(), 5);
-        issues
-            .expect_update()
-            .times(UNCONDITIONAL_ATTEMPTS)
-            .returning(|_| Ok(UpdateOutcome::VersionMismatch));
-        let err = service(issues).update(Uuid::now_v7(), &key(), 1, &rename(), None).await;
-        assert!(matches!(err, Err(DomainError::Conflict(Conflict::Concurrent))));
-    }
-
-    #[tokio::test]
-    async fn updates_are_conditional_on_the_version_read() {
-        let mut issues = MockIssueRepository::new();
-        found(&mut issues, Role::Member, Uuid::now_v7(), 5);
-        issues
-            .expect_update()
-            .withf(|u| {
-                u.expected_version == 5 && u.edit.title == "New" && u.edit.changes.len() == 1
-            })
-            .returning(|_| Ok(UpdateOutcome::Updated(Box::new(issue(Uuid::nil(), 6)))));
+        locked(&mut issues, 6);
         let updated =
             service(issues).update(Uuid::now_v7(), &key(), 1, &rename(), None).await.unwrap();
+        assert_eq!((updated.version, updated.title.as_str()), (7, "New"));
+    }
+
+    #[tokio::test]
+    async fn a_matching_precondition_writes() {
+        let mut issues = MockIssueRepository::new();
+        found(&mut issues, Role::Member, Uuid::now_v7(), 5);
+        locked(&mut issues, 5);
+        let precondition = Precondition::OneOf(vec![4, 5]);
+        let updated = service(issues)
+            .update(Uuid::now_v7(), &key(), 1, &rename(), Some(&precondition))
+            .await
+            .unwrap();
         assert_eq!(updated.version, 6);
     }
 
@@ -318,7 +303,7 @@ mod tests {
     async fn a_no_op_patch_writes_nothing() {
         let mut issues = MockIssueRepository::new();
         found(&mut issues, Role::Member, Uuid::now_v7(), 5);
-        issues.expect_update().never();
+        locked(&mut issues, 5);
         let same = service(issues)
             .update(Uuid::now_v7(), &key(), 1, &IssuePatch::default(), None)
             .await

@@ -9,8 +9,8 @@ use crate::pagination::{Page, PageRequest};
 use crate::policy::{Action, require};
 use crate::ports::{MemberRepository, ProjectRepository, UserRepository};
 use crate::project::{
-    Member, MemberKey, MemberTarget, MembershipChange, NewProject, ProjectAccess, ProjectPatch,
-    ProjectWithRole,
+    Member, MemberKey, MemberTarget, MembershipChange, MembershipState, NewProject, ProjectAccess,
+    ProjectPatch, ProjectWithRole,
 };
 use crate::values::{ProjectRef, Role};
 
@@ -109,7 +109,8 @@ impl ProjectService {
     }
 
     /// Changes a member's role. Both the current and the new role must be manageable by the
-    /// caller: a maintainer moves members between `viewer` and `member` only.
+    /// caller (a maintainer moves members between `viewer` and `member` only), and the
+    /// project keeps an owner; all decided on the roles as they are under the store's lock.
     pub async fn change_role(
         &self,
         user: Uuid,
@@ -117,49 +118,52 @@ impl ProjectService {
         target: Uuid,
         role: Role,
     ) -> Result<Member, DomainError> {
-        let (change, current) = self.membership_change(user, project, target).await?;
-        require(Some(change.actor_role), Action::ManageMembership { role: current.role })?;
-        require(Some(change.actor_role), Action::ManageMembership { role })?;
-        if current.role == role {
-            return Ok(current);
-        }
-        Ok(self.members.change_role(&change, role).await?)
+        let change = self.membership_change(user, project, target).await?;
+        let decide = move |state: &MembershipState| {
+            let actor_role = state.actor_role.ok_or(DomainError::NotFound)?;
+            require(Some(actor_role), Action::ManageMembership { role: state.target.role })?;
+            require(Some(actor_role), Action::ManageMembership { role })?;
+            if state.target.role == role {
+                return Ok(None);
+            }
+            state.keeps_an_owner(Some(role)).map_err(DomainError::Conflict)?;
+            Ok(Some(role))
+        };
+        Ok(self.members.change_role(&change, &decide).await?)
     }
 
-    /// Removes a member, or lets the caller leave when `target` is the caller.
+    /// Removes a member, or lets the caller leave when `target` is the caller; the project
+    /// keeps an owner.
     pub async fn remove_member(
         &self,
         user: Uuid,
         project: &ProjectRef,
         target: Uuid,
     ) -> Result<(), DomainError> {
-        let (change, current) = self.membership_change(user, project, target).await?;
-        let action = if target == user {
-            Action::Leave
-        } else {
-            Action::ManageMembership { role: current.role }
+        let change = self.membership_change(user, project, target).await?;
+        let decide = move |state: &MembershipState| {
+            let actor_role = state.actor_role.ok_or(DomainError::NotFound)?;
+            let action = if target == user {
+                Action::Leave
+            } else {
+                Action::ManageMembership { role: state.target.role }
+            };
+            require(Some(actor_role), action)?;
+            state.keeps_an_owner(None).map_err(DomainError::Conflict)?;
+            Ok(Some(()))
         };
-        require(Some(change.actor_role), action)?;
-        Ok(self.members.remove(&change).await?)
+        Ok(self.members.remove(&change, &decide).await?)
     }
 
+    /// A membership change by a member of the project (others get `NotFound`).
     async fn membership_change(
         &self,
         user: Uuid,
         project: &ProjectRef,
         target: Uuid,
-    ) -> Result<(MembershipChange, Member), DomainError> {
+    ) -> Result<MembershipChange, DomainError> {
         let access = self.authorize(user, project, Action::Read).await?;
-        let current =
-            self.members.find(access.project_id, target).await?.ok_or(DomainError::NotFound)?;
-        let change = MembershipChange {
-            project_id: access.project_id,
-            actor_id: user,
-            actor_role: access.role,
-            target_id: target,
-            target_role: current.role,
-        };
-        Ok((change, current))
+        Ok(MembershipChange { project_id: access.project_id, actor_id: user, target_id: target })
     }
 }
 
@@ -192,6 +196,7 @@ mod tests {
         members: MockMemberRepository,
         users: MockUserRepository,
         project_id: Uuid,
+        caller_role: Option<Role>,
     }
 
     impl Fixture {
@@ -207,14 +212,27 @@ mod tests {
                 members: MockMemberRepository::new(),
                 users: MockUserRepository::new(),
                 project_id,
+                caller_role: role,
             }
         }
 
-        fn target(mut self, id: Uuid, role: Role) -> Self {
-            self.members
-                .expect_find()
-                .with(eq(self.project_id), eq(id))
-                .returning(move |_, _| Ok(Some(member(id, role))));
+        /// Under the lock the caller holds the role they were authorized with, the target
+        /// `role`, and the project has `owners` owners; membership writes report what the
+        /// decision chose into `chosen`.
+        fn target(mut self, id: Uuid, role: Role, owners: u32) -> Self {
+            let actor_role = self.caller_role;
+            let state = move || MembershipState { actor_role, target: member(id, role), owners };
+            self.members.expect_change_role().returning(move |_, decide| {
+                let state = state();
+                Ok(match decide.decide(&state).map_err(|e| RepoError::Refused(Box::new(e)))? {
+                    Some(role) => member(id, role),
+                    None => state.target,
+                })
+            });
+            self.members.expect_remove().returning(move |_, decide| {
+                decide.decide(&state()).map_err(|e| RepoError::Refused(Box::new(e)))?;
+                Ok(())
+            });
             self
         }
 
@@ -287,12 +305,10 @@ mod tests {
 
     #[tokio::test]
     async fn maintainers_cannot_touch_maintainers_or_promote() {
-        let target = Uuid::now_v7();
-        let mut fixture = Fixture::caller(Some(Role::Maintainer)).target(target, Role::Maintainer);
-        fixture.members.expect_change_role().never();
-        fixture.members.expect_remove().never();
-        let service = fixture.service();
         let me = Uuid::now_v7();
+        let target = Uuid::now_v7();
+        let service =
+            Fixture::caller(Some(Role::Maintainer)).target(target, Role::Maintainer, 1).service();
         assert!(matches!(
             service.change_role(me, &key(), target, Role::Member).await,
             Err(DomainError::Forbidden)
@@ -303,63 +319,57 @@ mod tests {
         ));
 
         let viewer = Uuid::now_v7();
-        let mut fixture = Fixture::caller(Some(Role::Maintainer)).target(viewer, Role::Viewer);
-        fixture.members.expect_change_role().never();
-        let service = fixture.service();
+        let service =
+            Fixture::caller(Some(Role::Maintainer)).target(viewer, Role::Viewer, 1).service();
         assert!(matches!(
             service.change_role(me, &key(), viewer, Role::Owner).await,
             Err(DomainError::Forbidden)
         ));
+        let promoted = service.change_role(me, &key(), viewer, Role::Member).await.unwrap();
+        assert_eq!(promoted.role, Role::Member);
     }
 
     #[tokio::test]
-    async fn role_changes_carry_the_roles_they_were_decided_on() {
+    async fn the_last_owner_stays() {
         let (me, target) = (Uuid::now_v7(), Uuid::now_v7());
-        let mut fixture = Fixture::caller(Some(Role::Owner)).target(target, Role::Owner);
-        let project_id = fixture.project_id;
-        fixture
-            .members
-            .expect_change_role()
-            .withf(move |change, role| {
-                *change
-                    == MembershipChange {
-                        project_id,
-                        actor_id: me,
-                        actor_role: Role::Owner,
-                        target_id: target,
-                        target_role: Role::Owner,
-                    }
-                    && *role == Role::Member
-            })
-            .returning(|_, _| Err(RepoError::Conflict(Conflict::LastOwner)));
-        let err = fixture.service().change_role(me, &key(), target, Role::Member).await;
-        assert!(matches!(err, Err(DomainError::Conflict(Conflict::LastOwner))));
+        let service = Fixture::caller(Some(Role::Owner)).target(target, Role::Owner, 1).service();
+        let err = service.change_role(me, &key(), target, Role::Member).await;
+        assert!(matches!(err, Err(DomainError::Conflict(Conflict::LastOwner))), "{err:?}");
+        let err = service.remove_member(me, &key(), target).await;
+        assert!(matches!(err, Err(DomainError::Conflict(Conflict::LastOwner))), "{err:?}");
+
+        let service = Fixture::caller(Some(Role::Owner)).target(target, Role::Owner, 2).service();
+        let demoted = service.change_role(me, &key(), target, Role::Member).await.unwrap();
+        assert_eq!(demoted.role, Role::Member);
+    }
+
+    #[tokio::test]
+    async fn an_actor_who_left_meanwhile_changes_nothing() {
+        let (me, target) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut fixture = Fixture::caller(Some(Role::Owner));
+        fixture.caller_role = None;
+        let service = fixture.target(target, Role::Viewer, 1).service();
+        let err = service.change_role(me, &key(), target, Role::Member).await;
+        assert!(matches!(err, Err(DomainError::NotFound)), "{err:?}");
     }
 
     #[tokio::test]
     async fn unchanged_role_writes_nothing() {
         let target = Uuid::now_v7();
-        let mut fixture = Fixture::caller(Some(Role::Owner)).target(target, Role::Viewer);
-        fixture.members.expect_change_role().never();
-        let member = fixture
-            .service()
-            .change_role(Uuid::now_v7(), &key(), target, Role::Viewer)
-            .await
-            .unwrap();
-        assert_eq!(member.role, Role::Viewer);
+        let service = Fixture::caller(Some(Role::Owner)).target(target, Role::Viewer, 1).service();
+        let member = service.change_role(Uuid::now_v7(), &key(), target, Role::Viewer).await;
+        assert_eq!(member.unwrap().role, Role::Viewer);
     }
 
     #[tokio::test]
     async fn anyone_may_leave_but_viewers_cannot_remove_others() {
         let me = Uuid::now_v7();
-        let mut fixture = Fixture::caller(Some(Role::Viewer)).target(me, Role::Viewer);
-        fixture.members.expect_remove().times(1).returning(|_| Ok(()));
-        fixture.service().remove_member(me, &key(), me).await.unwrap();
+        let service = Fixture::caller(Some(Role::Viewer)).target(me, Role::Viewer, 1).service();
+        service.remove_member(me, &key(), me).await.unwrap();
 
         let other = Uuid::now_v7();
-        let mut fixture = Fixture::caller(Some(Role::Viewer)).target(other, Role::Viewer);
-        fixture.members.expect_remove().never();
-        let err = fixture.service().remove_member(me, &key(), other).await;
+        let service = Fixture::caller(Some(Role::Viewer)).target(other, Role::Viewer, 1).service();
+        let err = service.remove_member(me, &key(), other).await;
         assert!(matches!(err, Err(DomainError::Forbidden)));
     }
 }

@@ -82,7 +82,9 @@ impl SprintService {
         self.sprint(user, project, sprint_id, Action::Read).await
     }
 
-    /// Applies `patch`; the resulting dates must be in order.
+    /// Applies `patch`; the resulting dates must be in order. The rule is checked on the
+    /// sprint as the store holds it locked, so concurrent edits cannot combine into dates
+    /// out of order.
     pub async fn update(
         &self,
         user: Uuid,
@@ -90,11 +92,14 @@ impl SprintService {
         sprint_id: Uuid,
         patch: SprintPatch,
     ) -> Result<Sprint, DomainError> {
-        let current = self.sprint(user, project, sprint_id, Action::ManageSprints).await?;
-        let starts_on = patch.starts_on.unwrap_or(current.starts_on);
-        let ends_on = patch.ends_on.unwrap_or(current.ends_on);
-        check_dates(starts_on, ends_on).map_err(|e| DomainError::invalid("ends_on", e.0))?;
-        Ok(self.sprints.update(current.project_id, sprint_id, &patch).await?)
+        let access = self.authorize(user, project, Action::ManageSprints).await?;
+        let decide = move |current: &Sprint| {
+            let starts_on = patch.starts_on.unwrap_or(current.starts_on);
+            let ends_on = patch.ends_on.unwrap_or(current.ends_on);
+            check_dates(starts_on, ends_on).map_err(|e| DomainError::invalid("ends_on", e.0))?;
+            Ok(Some(patch.clone()))
+        };
+        Ok(self.sprints.update(access.project_id, sprint_id, &decide).await?)
     }
 
     pub async fn start(
