@@ -5,7 +5,7 @@
 //! answer 409 for a fight over state and 503 for a database that blinked — never a 500
 //! for either.
 
-use rhythm_domain::{Conflict, RepoError};
+use rhythm_domain::{Conflict, FieldError, RepoError};
 use sqlx::error::{DatabaseError, ErrorKind};
 
 /// Unique constraints whose violation means a specific, client-visible conflict.
@@ -17,6 +17,24 @@ const UNIQUE_CONFLICTS: &[(&str, Conflict)] = &[
     // Two writers raced for the same rank or number; the loser may retry.
     ("issues_project_rank_key", Conflict::Concurrent),
     ("issues_project_number_key", Conflict::Concurrent),
+];
+
+/// CHECK constraints on values a client sends, with the field and rule they guard. The
+/// domain refuses all of these first; should one slip through (a concurrent path, a rule
+/// the domain lost), the client still gets that field's 422, not a 500. Checks on values
+/// only Rhythm writes (ranks, versions, counters, states) stay `Internal`: they mean a bug.
+const CHECKED_FIELDS: &[(&str, &str, &str)] = &[
+    ("users_email_format", "email", "must be a valid email address"),
+    ("users_name_length", "name", "must be 1 to 100 characters"),
+    ("projects_key_format", "key", "must be 2 to 10 characters A-Z 0-9, starting with a letter"),
+    ("projects_name_length", "name", "must be 1 to 100 characters"),
+    ("projects_description_length", "description", "must be at most 10000 characters"),
+    ("sprints_name_length", "name", "must be 1 to 100 characters"),
+    ("sprints_goal_length", "goal", "must be at most 10000 characters"),
+    ("sprints_dates_ordered", "ends_on", "must not be before starts_on"),
+    ("issues_title_length", "title", "must be 1 to 255 characters"),
+    ("issues_description_length", "description", "must be at most 100000 characters"),
+    ("issues_story_points_range", "story_points", "must be 0 to 1000"),
 ];
 
 /// SQLSTATEs meaning "the database cannot serve this right now; try again later".
@@ -58,6 +76,12 @@ fn looks_like_lost_connection(message: &str) -> bool {
     message.contains("unexpected end of file") || message.contains("connection reset")
 }
 
+/// The field and rule of a client-facing CHECK constraint.
+fn checked_field(constraint: Option<&str>) -> Option<(&'static str, &'static str)> {
+    let name = constraint?;
+    CHECKED_FIELDS.iter().find(|(n, _, _)| *n == name).map(|(_, field, rule)| (*field, *rule))
+}
+
 fn map_database_error(db: &dyn DatabaseError) -> RepoError {
     let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
     match db.kind() {
@@ -73,11 +97,16 @@ fn map_database_error(db: &dyn DatabaseError) -> RepoError {
             }
         }
         ErrorKind::ForeignKeyViolation => RepoError::NotFound,
-        ErrorKind::CheckViolation | ErrorKind::NotNullViolation => RepoError::Internal(format!(
-            "row refused by constraint {}: {}",
-            db.constraint().unwrap_or("?"),
-            db.message()
-        )),
+        ErrorKind::CheckViolation | ErrorKind::NotNullViolation => {
+            match checked_field(db.constraint()) {
+                Some((field, rule)) => RepoError::Invalid(FieldError::new(field, rule)),
+                None => RepoError::Internal(format!(
+                    "row refused by constraint {}: {}",
+                    db.constraint().unwrap_or("?"),
+                    db.message()
+                )),
+            }
+        }
         _ if is_transient(&code) => RepoError::Unavailable(format!(
             "database refused the statement ({code}): {}",
             db.message()

@@ -65,3 +65,57 @@ async fn a_deadlock_is_unavailable(pool: PgPool) {
     assert_eq!(sqlstate(&failed).as_deref(), Some("40P01"));
     assert!(matches!(map_err(failed), RepoError::Unavailable(_)));
 }
+
+/// A project and a sprint to break rules on, made straight in the schema.
+async fn project_with_sprint(pool: &PgPool) -> (uuid::Uuid, uuid::Uuid) {
+    let (project, sprint) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    sqlx::query("INSERT INTO projects (id, key, name) VALUES ($1, 'RHY', 'Rhythm')")
+        .bind(project)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO sprints (id, project_id, name, starts_on, ends_on)
+         VALUES ($1, $2, 'S1', '2027-01-01', '2027-01-31')",
+    )
+    .bind(sprint)
+    .bind(project)
+    .execute(pool)
+    .await
+    .unwrap();
+    (project, sprint)
+}
+
+#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
+async fn a_check_on_a_client_value_is_that_fields_error(pool: PgPool) {
+    let (project, sprint) = project_with_sprint(&pool).await;
+    let cases = [
+        ("UPDATE sprints SET ends_on = '2026-12-01' WHERE id = $1", sprint, "ends_on"),
+        ("UPDATE sprints SET name = '' WHERE id = $1", sprint, "name"),
+        ("UPDATE projects SET name = repeat('x', 101) WHERE id = $1", project, "name"),
+        (
+            "UPDATE projects SET description = repeat('x', 10001) WHERE id = $1",
+            project,
+            "description",
+        ),
+    ];
+    for (statement, id, field) in cases {
+        let err = sqlx::query(statement).bind(id).execute(&pool).await.unwrap_err();
+        assert_eq!(sqlstate(&err).as_deref(), Some("23514"), "{statement}");
+        match map_err(err) {
+            RepoError::Invalid(error) => assert_eq!(error.field, field, "{statement}"),
+            other => panic!("{statement}: {other:?}"),
+        }
+    }
+}
+
+#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
+async fn a_check_on_a_value_only_rhythm_writes_is_internal(pool: PgPool) {
+    let (project, _) = project_with_sprint(&pool).await;
+    let err = sqlx::query("UPDATE projects SET issue_counter = -1 WHERE id = $1")
+        .bind(project)
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert!(matches!(map_err(err), RepoError::Internal(_)));
+}
