@@ -197,6 +197,22 @@ impl<S: Send + Sync> FromRequest<S> for NoBody {
     }
 }
 
+/// Deserializes an optional field that cannot be `null`: absent is `None` (with
+/// `#[serde(default)]`), `null` is refused ("must not be null", a 422 naming the field, by
+/// [`parse_json`]). The one rule of every request body: `null` is accepted only where it
+/// means something (clearing a value) and the field's docs say so.
+pub fn present<'de, T, D>(de: D) -> Result<Option<T>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    let value: Option<T> = serde::Deserialize::deserialize(de)?;
+    value.map(Some).ok_or_else(|| serde::de::Error::custom(NOT_NULL))
+}
+
+/// The message of a `null` where a field cannot be null.
+pub const NOT_NULL: &str = "must not be null";
+
 /// Deserializes a field that distinguishes "absent" (`None`, via `#[serde(default)]`) from
 /// "null" (`Some(None)`), for PATCH bodies where `null` clears a value.
 pub fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>

@@ -13,21 +13,24 @@ use utoipa::ToSchema;
 use crate::auth::extract::{ClientIp, CurrentUser};
 use crate::dto::{SessionDto, UserDto};
 use crate::error::ApiResult;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, present};
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3 to 254 characters with one `@`; unique regardless of case, stored as given.
-    #[schema(value_type = String, min_length = 3, max_length = 254, pattern = "^[^@\\s]+@[^@\\s]+$")]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(required = true, value_type = String, min_length = 3, max_length = 254, pattern = "^[^@\\s]+@[^@\\s]+$")]
     email: Option<String>,
     /// 1 to 100 characters once surrounding whitespace is trimmed (the schema gives no
     /// `maxLength` because the limit applies after trimming).
-    #[schema(value_type = String, min_length = 1)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(required = true, value_type = String, min_length = 1)]
     name: Option<String>,
     /// 8 to 128 characters.
-    #[schema(value_type = String, min_length = 8, max_length = 128)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(required = true, value_type = String, min_length = 8, max_length = 128)]
     password: Option<String>,
 }
 
@@ -135,7 +138,8 @@ pub async fn me(State(state): State<AppState>, user: CurrentUser) -> ApiResult<J
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
     /// 1 to 100 characters once surrounding whitespace is trimmed.
-    #[schema(min_length = 1)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, min_length = 1)]
     name: Option<String>,
 }
 
@@ -159,10 +163,12 @@ pub async fn update_me(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
-    #[schema(value_type = String)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(required = true, value_type = String)]
     current_password: Option<String>,
     /// 8 to 128 characters.
-    #[schema(value_type = String, min_length = 8, max_length = 128)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(required = true, value_type = String, min_length = 8, max_length = 128)]
     new_password: Option<String>,
 }
 

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::auth::extract::CurrentUser;
 use crate::dto::IssueStatusDto;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, present};
 use crate::pagination::{PageDto, PageQuery, encode_cursor};
 use crate::routes::issues::{IssueDto, issues_scope};
 use crate::routes::projects::project_ref;
@@ -120,12 +120,17 @@ pub async fn board(
 #[serde(deny_unknown_fields)]
 pub struct MoveRequest {
     /// The target column; the issue's own when absent.
-    #[schema(value_type = Option<IssueStatusDto>)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = IssueStatusDto)]
     status: Option<String>,
     /// Place directly above this issue (its number; it must be in the target column).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = i64)]
     before: Option<i64>,
     /// Place directly below this issue. Give at most one of `before` and `after`; with
     /// neither, the issue goes to the bottom of the column.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = i64)]
     after: Option<i64>,
 }
 

@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::auth::extract::CurrentUser;
 use crate::dto::{EventKindDto, IssueStatusDto, IssueTypeDto, PriorityDto};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiQuery, NoBody, double_option};
+use crate::extract::{ApiJson, ApiQuery, NoBody, double_option, present};
 use crate::pagination::{PageDto, PageQuery, decode_cursor, parse_limit};
 use crate::routes::projects::project_ref;
 use crate::state::AppState;
@@ -117,16 +117,20 @@ fn type_field(raw: String) -> Result<IssueType, Invalid> {
 #[serde(deny_unknown_fields)]
 pub struct CreateIssueRequest {
     /// 1 to 255 characters once surrounding whitespace is trimmed; stored trimmed.
-    #[schema(value_type = String, min_length = 1)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(required = true, value_type = String, min_length = 1)]
     title: Option<String>,
-    #[schema(max_length = 100000)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, max_length = 100000)]
     description: Option<String>,
-    #[schema(value_type = Option<IssueStatusDto>)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = IssueStatusDto)]
     status: Option<String>,
-    #[schema(value_type = Option<PriorityDto>)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = PriorityDto)]
     priority: Option<String>,
-    #[serde(rename = "type")]
-    #[schema(value_type = Option<IssueTypeDto>)]
+    #[serde(rename = "type", default, deserialize_with = "present")]
+    #[schema(value_type = IssueTypeDto)]
     issue_type: Option<String>,
     /// A member of the project with role member or stronger.
     #[schema(value_type = Option<Uuid>)]
@@ -331,27 +335,27 @@ impl UpdateIssueRequest {
 }
 
 /// Parses `If-Match`: `*`, or one or more quoted versions (`"3"`, `W/"3"`). Entries that
-/// are no version match nothing.
-fn precondition(headers: &HeaderMap) -> Option<Precondition> {
-    let values: Vec<&str> = headers
-        .get_all(header::IF_MATCH)
-        .iter()
-        .map(|v| v.to_str().unwrap_or_default())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .collect();
+/// are no version match nothing. A header that is not visible ASCII is 400: taking it for
+/// "no precondition" would turn a conditional write into an unconditional one.
+fn precondition(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
+    let mut values: Vec<&str> = Vec::new();
+    for header in headers.get_all(header::IF_MATCH) {
+        let text = header.to_str().map_err(|_| {
+            ApiError::bad_request("If-Match must be visible ASCII: `*` or quoted versions")
+        })?;
+        values.extend(text.split(',').map(str::trim).filter(|v| !v.is_empty()));
+    }
     if values.is_empty() {
-        return None;
+        return Ok(None);
     }
     if values.contains(&"*") {
-        return Some(Precondition::AnyVersion);
+        return Ok(Some(Precondition::AnyVersion));
     }
     let versions = values
         .iter()
         .filter_map(|v| v.trim_start_matches("W/").trim_matches('"').parse::<i64>().ok())
         .collect();
-    Some(Precondition::OneOf(versions))
+    Ok(Some(Precondition::OneOf(versions)))
 }
 
 /// Change the fields present in the body (`null` clears a nullable one). With
@@ -362,7 +366,7 @@ fn precondition(headers: &HeaderMap) -> Option<Precondition> {
     request_body = UpdateIssueRequest,
     responses(
         (status = 200, description = "The issue", body = IssueDto, headers(("etag" = String, description = "The new version"))),
-        (status = 409, description = "Changed concurrently too often; retry", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`bad_request`: an `If-Match` header that is not visible ASCII", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 412, description = "`version_mismatch`: `If-Match` names a stale version", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn update_issue(
@@ -375,7 +379,7 @@ pub async fn update_issue(
     let project = project_ref(&project)?;
     let number = issue_number(&number)?;
     let patch = body.validate()?;
-    let precondition = precondition(&headers);
+    let precondition = precondition(&headers)?;
     let issue =
         state.issues.update(user.id, &project, number, &patch, precondition.as_ref()).await?;
     Ok(issue_response(StatusCode::OK, issue))

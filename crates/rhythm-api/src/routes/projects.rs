@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::auth::extract::CurrentUser;
 use crate::dto::RoleDto;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, present};
 use crate::pagination::{PageDto, PageQuery};
 use crate::state::AppState;
 
@@ -65,12 +65,15 @@ impl From<ProjectWithRole> for ProjectDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProjectRequest {
-    #[schema(value_type = String, pattern = "^[A-Z][A-Z0-9]{1,9}$")]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(required = true, value_type = String, pattern = "^[A-Z][A-Z0-9]{1,9}$")]
     key: Option<String>,
     /// 1 to 100 characters once surrounding whitespace is trimmed.
-    #[schema(value_type = String, min_length = 1)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(required = true, value_type = String, min_length = 1)]
     name: Option<String>,
-    #[schema(max_length = 10000)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, max_length = 10000)]
     description: Option<String>,
 }
 
@@ -139,9 +142,11 @@ pub async fn get_project(
 #[serde(deny_unknown_fields)]
 pub struct UpdateProjectRequest {
     /// 1 to 100 characters once surrounding whitespace is trimmed.
-    #[schema(min_length = 1)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, min_length = 1)]
     name: Option<String>,
-    #[schema(max_length = 10000)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, max_length = 10000)]
     description: Option<String>,
 }
 
@@ -227,11 +232,15 @@ pub async fn list_members(
 #[serde(deny_unknown_fields)]
 pub struct AddMemberRequest {
     /// The user to add; give this or `email`.
-    #[schema(value_type = Option<Uuid>)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Uuid)]
     user_id: Option<String>,
     /// The user to add, by email (any letter case); give this or `user_id`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String)]
     email: Option<String>,
-    #[schema(value_type = RoleDto)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(required = true, value_type = RoleDto)]
     role: Option<String>,
 }
 
@@ -290,7 +299,8 @@ pub async fn add_member(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRoleRequest {
-    #[schema(value_type = RoleDto)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(required = true, value_type = RoleDto)]
     role: Option<String>,
 }
 

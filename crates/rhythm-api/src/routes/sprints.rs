@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::auth::extract::CurrentUser;
 use crate::dto::SprintStateDto;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiQuery, NoBody, OptionalJson, double_option};
+use crate::extract::{ApiJson, ApiQuery, NoBody, OptionalJson, double_option, present};
 use crate::pagination::{PageDto, decode_cursor, parse_limit};
 use crate::routes::boards::{BoardDto, BoardQuery};
 use crate::routes::projects::{project_ref, uuid_segment};
@@ -72,9 +72,11 @@ fn date_field(raw: String) -> Result<Date, Invalid> {
 #[serde(deny_unknown_fields)]
 pub struct CreateSprintRequest {
     /// 1 to 100 characters once surrounding whitespace is trimmed.
-    #[schema(value_type = String, min_length = 1)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(required = true, value_type = String, min_length = 1)]
     name: Option<String>,
-    #[schema(max_length = 10000)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, max_length = 10000)]
     goal: Option<String>,
     #[schema(value_type = Option<String>, format = Date)]
     starts_on: Option<String>,
@@ -181,9 +183,11 @@ pub async fn get_sprint(
 #[serde(deny_unknown_fields)]
 pub struct UpdateSprintRequest {
     /// 1 to 100 characters once surrounding whitespace is trimmed.
-    #[schema(min_length = 1)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, min_length = 1)]
     name: Option<String>,
-    #[schema(max_length = 10000)]
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String, max_length = 10000)]
     goal: Option<String>,
     /// `null` clears.
     #[serde(default, deserialize_with = "double_option")]
@@ -271,6 +275,8 @@ pub async fn start_sprint(
 #[serde(deny_unknown_fields)]
 pub struct CompleteSprintRequest {
     /// `backlog` (the default) or the id of a planned sprint of this project.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = String)]
     move_open_issues_to: Option<String>,
 }
 

@@ -8,6 +8,7 @@ mod boards;
 mod concurrency;
 mod foundation;
 mod issues;
+mod nulls;
 mod openapi;
 mod permissions;
 mod projects;

@@ -233,3 +233,39 @@ async fn trimmed_limits_are_not_promised_as_raw_max_length(pool: PgPool) {
     let res = app.patch("/api/v1/me").token(&ann.token).json(&too_long).send().await;
     res.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 }
+
+/// Fields whose `null` means something (it clears the value); every other property of a
+/// request body refuses `null`, and the document must say so.
+const NULLABLE_FIELDS: &[&str] =
+    &["assignee_id", "sprint_id", "story_points", "starts_on", "ends_on"];
+
+fn allows_null(schema: &Value) -> bool {
+    let typed_null = |s: &Value| match &s["type"] {
+        Value::String(t) => t == "null",
+        Value::Array(types) => types.iter().any(|t| t == "null"),
+        _ => false,
+    };
+    typed_null(schema)
+        || ["oneOf", "anyOf"].iter().any(|k| {
+            schema[*k].as_array().is_some_and(|alternatives| alternatives.iter().any(typed_null))
+        })
+}
+
+#[test]
+fn request_bodies_allow_null_only_where_it_clears() {
+    let doc = document();
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let mut wrong = Vec::new();
+    for (name, schema) in schemas.iter().filter(|(name, _)| name.ends_with("Request")) {
+        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+            if allows_null(property) != NULLABLE_FIELDS.contains(&field.as_str()) {
+                wrong.push(format!("{name}.{field}: {property}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "nullability in the document differs from the server: {wrong:#?}");
+    // Refusing null does not make a field required, nor the other way round.
+    assert_eq!(schemas["CreateIssueRequest"]["required"], json!(["title"]));
+    assert_eq!(schemas["RegisterRequest"]["required"], json!(["email", "name", "password"]));
+    assert!(schemas["UpdateProjectRequest"]["required"].is_null());
+}

@@ -231,6 +231,13 @@ impl RequestBuilder {
         self
     }
 
+    /// A header whose value is raw bytes, for values that are not text.
+    pub fn header_bytes(mut self, name: &str, value: &[u8]) -> Self {
+        let name = HeaderName::from_bytes(name.as_bytes()).unwrap();
+        self.builder = self.builder.header(name, HeaderValue::from_bytes(value).unwrap());
+        self
+    }
+
     pub fn token(self, token: &str) -> Self {
         self.header(header::AUTHORIZATION, &format!("Bearer {token}"))
     }
