@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod routes;
+pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod telemetry;

@@ -85,6 +85,8 @@ pub struct AppState {
     pub search: Arc<SearchService>,
     pub tokens: Arc<JwtTokens>,
     pub auth_limits: Arc<AuthRateLimiter>,
+    /// Signs and checks pagination cursors.
+    pub cursors: Arc<crate::pagination::Cursors>,
     pub http: Arc<HttpSettings>,
     /// The OpenAPI document, serialized once.
     pub openapi_json: Arc<str>,
@@ -161,6 +163,7 @@ impl AppState {
                 settings.auth.rate_per_min,
                 &settings.auth.jwt_secret,
             )?),
+            cursors: Arc::new(crate::pagination::Cursors::new(&settings.auth.jwt_secret)?),
             http: Arc::new(settings.http),
             metrics: crate::metrics::handle()?,
             openapi_json: crate::app::openapi()

@@ -250,14 +250,19 @@ impl IssueSort {
         if self.descending { format!("-{field}") } else { field.to_owned() }
     }
 
-    /// Whether `key` can continue a listing in this sort (its value has the sort's type).
+    /// Whether `key` can continue a listing in this sort: its value has the sort's type and
+    /// is one an issue can hold (a client hands keys back in cursors, and a store must never
+    /// see a priority of 40000).
     pub fn accepts(self, key: &IssueKey) -> bool {
-        matches!(
-            (self.field, &key.value),
-            (IssueSortField::CreatedAt | IssueSortField::UpdatedAt, SortValue::Time(_))
-                | (IssueSortField::Priority | IssueSortField::Number, SortValue::Int(_))
-                | (IssueSortField::Rank, SortValue::Text(_))
-        )
+        match (self.field, &key.value) {
+            (IssueSortField::CreatedAt | IssueSortField::UpdatedAt, SortValue::Time(_)) => true,
+            (IssueSortField::Priority, SortValue::Int(level)) => {
+                i16::try_from(*level).ok().and_then(Priority::from_level).is_some()
+            }
+            (IssueSortField::Number, SortValue::Int(number)) => *number > 0,
+            (IssueSortField::Rank, SortValue::Text(rank)) => crate::rank::is_valid(rank),
+            _ => false,
+        }
     }
 
     /// The continuation key of `issue` under this sort.

@@ -33,6 +33,12 @@ fn check(rank: &str) -> Result<(), Invalid> {
     if valid { Ok(()) } else { Err(Invalid("is not a valid rank")) }
 }
 
+/// Whether `rank` is a rank this module could have made (a client may hand one back in a
+/// cursor).
+pub fn is_valid(rank: &str) -> bool {
+    check(rank).is_ok()
+}
+
 /// The rank of the issue numbered `position` when it is created (or when a rebalance puts
 /// an issue at that position): 12 hex digits and a `V`. Mirrors the SQL function
 /// `rhythm_rank_for_position` of the migrations.

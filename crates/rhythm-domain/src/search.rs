@@ -173,6 +173,15 @@ pub struct Hit {
     pub description_highlight: String,
 }
 
+/// How many matching issues are ranked per query: the most recently created matches (each
+/// project searched contributing its share). Up to this many matches in scope, ranking is
+/// exact and complete; above, the bound keeps a common word as cheap as a rare one.
+pub const CANDIDATES: i64 = 300;
+
+/// The score of an issue whose key is the whole query: above any text match (`ts_rank`
+/// stays far below it).
+pub const KEY_MATCH_SCORE: f32 = 100.0;
+
 /// Continuation key of search results (score, then newest first), with the time the walk
 /// began: issues created later stay out of its pages, so a walk neither repeats nor skips.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,6 +192,13 @@ pub struct HitKey {
     pub id: Uuid,
     #[serde(with = "time::serde::rfc3339")]
     pub as_of: OffsetDateTime,
+}
+
+impl HitKey {
+    /// Whether a key a client handed back holds a score a search can give.
+    pub fn is_plausible(&self) -> bool {
+        self.score.is_finite() && (0.0..=KEY_MATCH_SCORE).contains(&self.score)
+    }
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ use rhythm_domain::RepoError;
 use rhythm_domain::issue::IssueFilter;
 use rhythm_domain::pagination::{Page, PageRequest};
 use rhythm_domain::ports::SearchRepository;
-use rhythm_domain::search::{Hit, HitKey, SearchQuery, TermKind};
+use rhythm_domain::search::{CANDIDATES, Hit, HitKey, KEY_MATCH_SCORE, SearchQuery, TermKind};
 use rhythm_domain::values::ProjectRef;
 use sqlx::{Postgres, QueryBuilder, Row};
 use time::OffsetDateTime;
@@ -41,10 +41,6 @@ use crate::PgStore;
 use crate::error::map_err;
 use crate::issues::{issue_from_row, push_filters};
 use crate::projects::project_ref_binds;
-
-/// How many matching issues are ranked per query: the most recently created matches. Up to
-/// this many matches in scope, ranking is exact and complete.
-pub const CANDIDATES: i64 = 300;
 
 /// How many of the scope's newest issues are walked at most before turning to the index.
 pub const WINDOW: i64 = 6000;
@@ -61,9 +57,6 @@ const EXTEND_MARGIN: f64 = 1.5;
 /// project through the `project_id` index and the most recent taken; above, matching rows are
 /// read until enough are in scope.
 pub const NARROW_BY_PROJECT_UP_TO: i64 = 100_000;
-
-/// The score of an issue whose key is the whole query: above any text match.
-const KEY_MATCH_SCORE: f32 = 100.0;
 
 /// Sentinels around highlighted words; HTML-escaping happens after, then they become `<mark>`.
 const MARK_START: char = '\u{E000}';

@@ -10,10 +10,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use rhythm_domain::DomainError;
 use rhythm_domain::ports::{AttemptCount, AttemptCounter, AttemptKey};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::error::ApiError;
 
@@ -37,12 +37,7 @@ impl AuthRateLimiter {
         per_minute: u32,
         secret: &[u8],
     ) -> Result<Self, String> {
-        let digest_key = Sha256::new()
-            .chain_update(b"rhythm sign-in attempt keys\0")
-            .chain_update(secret)
-            .finalize();
-        let keyed = Hmac::<Sha256>::new_from_slice(&digest_key)
-            .map_err(|e| format!("keying sign-in attempt digests: {e}"))?;
+        let keyed = crate::secrets::keyed_hmac("rhythm sign-in attempt keys", secret)?;
         Ok(Self { counter, per_minute, keyed })
     }
 
@@ -95,6 +90,7 @@ mod tests {
     use axum::http::StatusCode;
     use rhythm_domain::RepoError;
     use rhythm_domain::ports::MockAttemptCounter;
+    use sha2::Digest;
 
     use super::*;
 

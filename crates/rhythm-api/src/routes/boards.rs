@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use rhythm_domain::board::{Anchor, Board, Column, DEFAULT_PER_COLUMN, MAX_PER_COLUMN};
 use rhythm_domain::issue::{IssueFilter, IssueKey};
 use rhythm_domain::services::boards::RANK_ORDER;
-use rhythm_domain::values::IssueStatus;
+use rhythm_domain::values::{IssueStatus, ProjectRef};
 use rhythm_domain::{Invalid, Validator};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -15,7 +15,7 @@ use crate::auth::extract::CurrentUser;
 use crate::dto::IssueStatusDto;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, present};
-use crate::pagination::{PageDto, PageQuery, encode_cursor};
+use crate::pagination::{Cursors, PageDto, PageQuery, Scope};
 use crate::routes::issues::{IssueDto, issues_scope};
 use crate::routes::projects::project_ref;
 use crate::state::AppState;
@@ -83,18 +83,28 @@ pub struct BoardDto {
     pub columns: Vec<ColumnDto>,
 }
 
-impl From<Board> for BoardDto {
-    fn from(board: Board) -> Self {
-        let scope = issues_scope(RANK_ORDER);
+impl BoardDto {
+    /// The board's wire form; each column's cursor continues the issue listing of
+    /// `project` filtered by `filter` and the column's status, in rank order.
+    pub fn new(
+        board: Board,
+        cursors: &Cursors,
+        project: &ProjectRef,
+        filter: &IssueFilter,
+    ) -> Self {
         let columns = board
             .columns
             .into_iter()
-            .map(|Column { status, total, points, items, next }| ColumnDto {
-                status: status.into(),
-                total,
-                points,
-                items: items.into_iter().map(IssueDto::from).collect(),
-                next_cursor: next.map(|key: IssueKey| encode_cursor(&scope, &key)),
+            .map(|Column { status, total, points, items, next }| {
+                let continued = IssueFilter { statuses: vec![status], ..filter.clone() };
+                let scope = issues_scope(project, &continued, RANK_ORDER);
+                ColumnDto {
+                    status: status.into(),
+                    total,
+                    points,
+                    items: items.into_iter().map(IssueDto::from).collect(),
+                    next_cursor: next.map(|key: IssueKey| cursors.encode(&scope, &key)),
+                }
             })
             .collect();
         Self { columns }
@@ -113,7 +123,8 @@ pub async fn board(
 ) -> ApiResult<Json<BoardDto>> {
     let project = project_ref(&project)?;
     let (filter, per_column) = query.parse(user.id)?;
-    Ok(Json(state.boards.board(user.id, &project, &filter, per_column).await?.into()))
+    let board = state.boards.board(user.id, &project, &filter, per_column).await?;
+    Ok(Json(BoardDto::new(board, &state.cursors, &project, &filter)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -188,11 +199,8 @@ pub async fn backlog(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<PageDto<IssueDto>>> {
     let project = project_ref(&project)?;
-    let scope = issues_scope(RANK_ORDER);
-    let request = query.into_request::<IssueKey>(&scope)?;
-    if request.after.as_ref().is_some_and(|key| !RANK_ORDER.accepts(key)) {
-        return Err(ApiError::invalid_cursor());
-    }
+    let scope = Scope::new("backlog").with(&project);
+    let request = query.into_request::<IssueKey>(&state.cursors, &scope)?;
     let page = state.boards.backlog(user.id, &project, &request).await?;
-    Ok(Json(PageDto::from_page(page, &scope, IssueDto::from)))
+    Ok(Json(state.cursors.page_dto(page, &scope, IssueDto::from)))
 }

@@ -6,12 +6,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rhythm_domain::issue::{
-    AssigneeFilter, EventKey, Issue, IssueEvent, IssueFilter, IssueKey, IssuePatch, IssueSort,
-    NewIssue, SprintFilter,
+    AssigneeFilter, EventKey, Issue, IssueEvent, IssueFilter, IssuePatch, IssueSort, NewIssue,
+    SprintFilter,
 };
 use rhythm_domain::services::issues::Precondition;
 use rhythm_domain::values::{
-    IssueDescription, IssueStatus, IssueTitle, IssueType, Priority, StoryPoints,
+    IssueDescription, IssueStatus, IssueTitle, IssueType, Priority, ProjectRef, StoryPoints,
 };
 use rhythm_domain::{Invalid, Validator};
 use serde::{Deserialize, Serialize};
@@ -24,7 +24,7 @@ use crate::auth::extract::CurrentUser;
 use crate::dto::{EventKindDto, IssueStatusDto, IssueTypeDto, PriorityDto};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, NoBody, double_option, present};
-use crate::pagination::{PageDto, PageQuery, decode_cursor, parse_limit};
+use crate::pagination::{PageDto, PageQuery, Scope};
 use crate::routes::projects::project_ref;
 use crate::state::AppState;
 
@@ -435,8 +435,6 @@ impl From<IssueEvent> for IssueEventDto {
     }
 }
 
-const EVENTS_SCOPE: &str = "events";
-
 /// An issue's history, oldest first.
 #[utoipa::path(get, path = "/api/v1/projects/{project}/issues/{number}/events", tag = "issues",
     params(("project" = String, Path, description = "Project id or key"), ("number" = i64, Path, minimum = 1), PageQuery),
@@ -449,9 +447,10 @@ pub async fn issue_events(
 ) -> ApiResult<Json<PageDto<IssueEventDto>>> {
     let project = project_ref(&project)?;
     let number = issue_number(&number)?;
-    let request = query.into_request::<EventKey>(EVENTS_SCOPE)?;
+    let scope = Scope::new("events").with(&project).with(&number);
+    let request = query.into_request::<EventKey>(&state.cursors, &scope)?;
     let page = state.issues.events(user.id, &project, number, &request).await?;
-    Ok(Json(PageDto::from_page(page, EVENTS_SCOPE, IssueEventDto::from)))
+    Ok(Json(state.cursors.page_dto(page, &scope, IssueEventDto::from)))
 }
 
 /// Filters and sort of the issue listing.
@@ -563,30 +562,12 @@ impl IssueListQuery {
             }),
         }
     }
-
-    /// The page request; the cursor must belong to the issue listing in this sort.
-    pub fn page(
-        &self,
-        sort: IssueSort,
-    ) -> Result<rhythm_domain::pagination::PageRequest<IssueKey>, ApiError> {
-        let limit = parse_limit(self.limit.as_deref())?;
-        let scope = issues_scope(sort);
-        let after = match self.cursor.as_deref() {
-            None => None,
-            Some(cursor) => {
-                let key: IssueKey = decode_cursor(&scope, cursor)?;
-                if !sort.accepts(&key) {
-                    return Err(ApiError::invalid_cursor());
-                }
-                Some(key)
-            }
-        };
-        Ok(rhythm_domain::pagination::PageRequest { limit, after })
-    }
 }
 
-pub fn issues_scope(sort: IssueSort) -> String {
-    format!("issues:{}", sort.name())
+/// The scope of the issue listing's cursors (board columns make theirs with it too, so
+/// they continue on the listing with the same filters).
+pub fn issues_scope(project: &ProjectRef, filter: &IssueFilter, sort: IssueSort) -> Scope {
+    Scope::new("issues").with(project).with(filter).with(&sort)
 }
 
 /// Issues of a project, filtered and sorted, keyset-paginated.
@@ -604,17 +585,17 @@ pub async fn list_issues(
 ) -> ApiResult<Json<PageDto<IssueDto>>> {
     let project = project_ref(&project)?;
     let filter = query.filter(user.id)?;
+    let (limit, cursor) = (query.limit.as_deref(), query.cursor.as_deref());
     // With `q` and no sort: best match first, a walk over ranked results.
-    if let (Some(q), None) = (query.q.as_deref(), query.sort.as_deref()) {
-        let scope = crate::routes::search::search_scope("issues:relevance", q);
-        let limit = parse_limit(query.limit.as_deref())?;
-        let after = query.cursor.as_deref().map(|c| decode_cursor(&scope, c)).transpose()?;
-        let request = rhythm_domain::pagination::PageRequest { limit, after };
+    if query.q.is_some() && query.sort.is_none() {
+        let scope = Scope::new("issues:relevance").with(&project).with(&filter);
+        let request = state.cursors.page(&scope, limit, cursor)?;
         let hits = state.search.search(user.id, Some(project), &filter, &request).await?;
-        return Ok(Json(PageDto::from_page(hits, &scope, |hit| IssueDto::from(hit.issue))));
+        return Ok(Json(state.cursors.page_dto(hits, &scope, |hit| IssueDto::from(hit.issue))));
     }
     let sort = query.sort()?;
-    let page = query.page(sort)?;
-    let issues = state.issues.list(user.id, &project, &filter, sort, &page).await?;
-    Ok(Json(PageDto::from_page(issues, &issues_scope(sort), IssueDto::from)))
+    let scope = issues_scope(&project, &filter, sort);
+    let request = state.cursors.page(&scope, limit, cursor)?;
+    let issues = state.issues.list(user.id, &project, &filter, sort, &request).await?;
+    Ok(Json(state.cursors.page_dto(issues, &scope, IssueDto::from)))
 }

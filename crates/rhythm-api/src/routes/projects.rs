@@ -18,7 +18,7 @@ use crate::auth::extract::CurrentUser;
 use crate::dto::RoleDto;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, present};
-use crate::pagination::{PageDto, PageQuery};
+use crate::pagination::{PageDto, PageQuery, Scope};
 use crate::state::AppState;
 
 /// A project path segment: its id or its key (any letter case). Anything else cannot name
@@ -93,8 +93,6 @@ impl CreateProjectRequest {
     }
 }
 
-const PROJECTS_SCOPE: &str = "projects";
-
 /// Create a project; the caller becomes its owner.
 #[utoipa::path(post, path = "/api/v1/projects", tag = "projects",
     request_body = CreateProjectRequest,
@@ -122,8 +120,10 @@ pub async fn list_projects(
     user: CurrentUser,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<PageDto<ProjectDto>>> {
-    let page = state.projects.list(user.id, &query.into_request(PROJECTS_SCOPE)?).await?;
-    Ok(Json(PageDto::from_page(page, PROJECTS_SCOPE, ProjectDto::from)))
+    // The listing is the caller's own.
+    let scope = Scope::new("projects").with(&user.id);
+    let page = state.projects.list(user.id, &query.into_request(&state.cursors, &scope)?).await?;
+    Ok(Json(state.cursors.page_dto(page, &scope, ProjectDto::from)))
 }
 
 /// A project, by id or key.
@@ -211,8 +211,6 @@ impl From<Member> for MemberDto {
     }
 }
 
-const MEMBERS_SCOPE: &str = "members";
-
 /// Members of a project, in the order they joined.
 #[utoipa::path(get, path = "/api/v1/projects/{project}/members", tag = "projects",
     params(("project" = String, Path, description = "Project id or key"), PageQuery),
@@ -223,9 +221,11 @@ pub async fn list_members(
     Path(project): Path<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<PageDto<MemberDto>>> {
-    let request = query.into_request::<MemberKey>(MEMBERS_SCOPE)?;
-    let page = state.projects.members(user.id, &project_ref(&project)?, &request).await?;
-    Ok(Json(PageDto::from_page(page, MEMBERS_SCOPE, MemberDto::from)))
+    let project = project_ref(&project)?;
+    let scope = Scope::new("members").with(&project);
+    let request = query.into_request::<MemberKey>(&state.cursors, &scope)?;
+    let page = state.projects.members(user.id, &project, &request).await?;
+    Ok(Json(state.cursors.page_dto(page, &scope, MemberDto::from)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

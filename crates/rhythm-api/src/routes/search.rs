@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::extract::CurrentUser;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiQuery;
-use crate::pagination::{PageDto, decode_cursor, parse_limit};
+use crate::pagination::{PageDto, Scope};
 use crate::routes::issues::IssueDto;
 use crate::routes::projects::project_ref;
 use crate::state::AppState;
@@ -39,11 +39,6 @@ pub struct SearchParams {
 /// Parses `q`: over-long queries are refused with 422 naming the field.
 pub fn parse_text(q: &str) -> Result<SearchQuery, ApiError> {
     SearchQuery::parse(q).map_err(|Invalid(message)| DomainError::invalid("q", message).into())
-}
-
-/// The cursor scope of a search: cursors belong to one query text.
-pub fn search_scope(prefix: &str, q: &str) -> String {
-    format!("{prefix}:{q}")
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -102,11 +97,11 @@ pub async fn search(
             })
             .collect::<Result<_, _>>()?,
     };
-    let scope = search_scope("search", q);
-    let limit = parse_limit(params.limit.as_deref())?;
-    let after = params.cursor.as_deref().map(|c| decode_cursor::<HitKey>(&scope, c)).transpose()?;
     let filter = IssueFilter { statuses, text: Some(text), ..IssueFilter::default() };
-    let request = rhythm_domain::pagination::PageRequest { limit, after };
+    // Bound to the caller too: a walk's hits are those of the caller's projects.
+    let scope = Scope::new("search").with(&user.id).with(&project).with(&filter);
+    let request =
+        state.cursors.page::<HitKey>(&scope, params.limit.as_deref(), params.cursor.as_deref())?;
     let page = state.search.search(user.id, project, &filter, &request).await?;
-    Ok(Json(PageDto::from_page(page, &scope, HitDto::from)))
+    Ok(Json(state.cursors.page_dto(page, &scope, HitDto::from)))
 }

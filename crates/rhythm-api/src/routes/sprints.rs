@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use rhythm_domain::issue::{IssueFilter, SprintFilter};
 use rhythm_domain::sprint::{
     Completion, CompletionTarget, NewSprint, Sprint, SprintKey, SprintPatch, check_dates,
 };
@@ -19,7 +20,7 @@ use crate::auth::extract::CurrentUser;
 use crate::dto::SprintStateDto;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, NoBody, OptionalJson, double_option, present};
-use crate::pagination::{PageDto, decode_cursor, parse_limit};
+use crate::pagination::{PageDto, Scope};
 use crate::routes::boards::{BoardDto, BoardQuery};
 use crate::routes::projects::{project_ref, uuid_segment};
 use crate::state::AppState;
@@ -133,8 +134,6 @@ pub struct SprintListQuery {
     pub cursor: Option<String>,
 }
 
-const SPRINTS_SCOPE: &str = "sprints";
-
 /// The project's sprints, newest first.
 #[utoipa::path(get, path = "/api/v1/projects/{project}/sprints", tag = "sprints",
     params(("project" = String, Path, description = "Project id or key"), SprintListQuery),
@@ -154,15 +153,11 @@ pub async fn list_sprints(
                 .map_err(|Invalid(m)| ApiError::invalid_query(format!("state {m}")))
         })
         .transpose()?;
-    let limit = parse_limit(query.limit.as_deref())?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|c| decode_cursor::<SprintKey>(SPRINTS_SCOPE, c))
-        .transpose()?;
-    let request = rhythm_domain::pagination::PageRequest { limit, after };
+    let scope = Scope::new("sprints").with(&project).with(&sprint_state);
+    let request =
+        state.cursors.page::<SprintKey>(&scope, query.limit.as_deref(), query.cursor.as_deref())?;
     let page = state.sprints.list(user.id, &project, sprint_state, &request).await?;
-    Ok(Json(PageDto::from_page(page, SPRINTS_SCOPE, SprintDto::from)))
+    Ok(Json(state.cursors.page_dto(page, &scope, SprintDto::from)))
 }
 
 /// A sprint.
@@ -348,5 +343,9 @@ pub async fn sprint_board(
         return Err(ApiError::invalid_query("the sprint board is already filtered by its sprint"));
     }
     let (filter, per_column) = query.parse(user.id)?;
-    Ok(Json(state.sprints.board(user.id, &project, sprint_id, filter, per_column).await?.into()))
+    let board =
+        state.sprints.board(user.id, &project, sprint_id, filter.clone(), per_column).await?;
+    // Columns continue on the issue listing filtered by the sprint.
+    let continued = IssueFilter { sprint: Some(SprintFilter::Sprint(sprint_id)), ..filter };
+    Ok(Json(BoardDto::new(board, &state.cursors, &project, &continued)))
 }

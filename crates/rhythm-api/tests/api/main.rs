@@ -6,6 +6,7 @@
 mod auth;
 mod boards;
 mod concurrency;
+mod cursors;
 mod foundation;
 mod issues;
 mod nulls;

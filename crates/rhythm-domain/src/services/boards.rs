@@ -90,6 +90,9 @@ impl BoardService {
         project: &ProjectRef,
         page: &PageRequest<IssueKey>,
     ) -> Result<Page<Issue, IssueKey>, DomainError> {
+        if page.after.as_ref().is_some_and(|key| !RANK_ORDER.accepts(key)) {
+            return Err(DomainError::InvalidCursor);
+        }
         let found = self.issues.list(project, user, &backlog_filter(), RANK_ORDER, page).await?;
         require(found.as_ref().map(|s| s.access.role), Action::Read)?;
         found.map(|s| s.value).ok_or(DomainError::NotFound)

@@ -184,6 +184,9 @@ impl IssueService {
         sort: IssueSort,
         page: &PageRequest<IssueKey>,
     ) -> Result<Page<Issue, IssueKey>, DomainError> {
+        if page.after.as_ref().is_some_and(|key| !sort.accepts(key)) {
+            return Err(DomainError::InvalidCursor);
+        }
         let found = self.issues.list(project, user, filter, sort, page).await?;
         require(found.as_ref().map(|s| s.access.role), Action::Read)?;
         found.map(|s| s.value).ok_or(DomainError::NotFound)

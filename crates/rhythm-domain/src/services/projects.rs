@@ -12,7 +12,7 @@ use crate::project::{
     Member, MemberKey, MemberTarget, MembershipChange, MembershipState, NewProject, ProjectAccess,
     ProjectPatch, ProjectWithRole,
 };
-use crate::values::{ProjectRef, Role};
+use crate::values::{ProjectKey, ProjectRef, Role};
 
 pub struct ProjectService {
     projects: Arc<dyn ProjectRepository>,
@@ -62,6 +62,9 @@ impl ProjectService {
         user: Uuid,
         page: &PageRequest<String>,
     ) -> Result<Page<ProjectWithRole, String>, DomainError> {
+        if page.after.as_deref().is_some_and(|key| ProjectKey::parse(key).is_err()) {
+            return Err(DomainError::InvalidCursor);
+        }
         Ok(self.projects.list_for_member(user, page).await?)
     }
 

@@ -30,6 +30,9 @@ impl SearchService {
         filter: &IssueFilter,
         page: &PageRequest<HitKey>,
     ) -> Result<Page<Hit, HitKey>, DomainError> {
+        if page.after.as_ref().is_some_and(|key| !key.is_plausible()) {
+            return Err(DomainError::InvalidCursor);
+        }
         let searchable = filter.text.as_ref().is_some_and(|q| q.is_searchable() || q.key.is_some());
         let found = self.search.search(user, project, filter, page).await?;
         let page = found.ok_or(DomainError::NotFound)?;
