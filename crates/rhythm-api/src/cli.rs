@@ -80,6 +80,9 @@ pub struct ServeArgs {
     /// Lifetime of refresh tokens.
     #[arg(long, env = "RHYTHM_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600)]
     pub refresh_token_ttl_secs: u64,
+    /// Absolute lifetime of a session from its login: refreshing cannot extend it.
+    #[arg(long, env = "RHYTHM_SESSION_MAX_AGE_SECS", default_value_t = 90 * 24 * 3600)]
+    pub session_max_age_secs: u64,
     /// Whether anyone may register an account.
     #[arg(long, env = "RHYTHM_ALLOW_SIGNUP", default_value = "true", action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     pub allow_signup: bool,
@@ -114,6 +117,7 @@ impl ServeArgs {
                 jwt_secret,
                 access_token_ttl: Duration::from_secs(self.access_token_ttl_secs.max(1)),
                 refresh_token_ttl: Duration::from_secs(self.refresh_token_ttl_secs.max(1)),
+                session_max_age: Duration::from_secs(self.session_max_age_secs.max(1)),
                 allow_signup: self.allow_signup,
                 rate_per_min: self.auth_rate_per_min,
                 hash_concurrency: self

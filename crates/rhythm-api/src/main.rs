@@ -89,6 +89,22 @@ fn spawn_rate_limit_pruning(state: &AppState) {
     });
 }
 
+/// Deletes sessions that are over (expired, revoked, past `RHYTHM_SESSION_MAX_AGE_SECS`),
+/// hourly. Every replica runs this; the second deletion finds nothing.
+fn spawn_session_pruning(state: &AppState) {
+    let auth = state.auth.clone();
+    tokio::spawn(async move {
+        let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every_hour.tick().await;
+            match auth.prune_sessions().await {
+                Ok(deleted) => tracing::debug!(deleted, "pruned ended sessions"),
+                Err(err) => tracing::warn!(error = %err, "could not prune ended sessions"),
+            }
+        }
+    });
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let jwt_secret =
         match resolve_jwt_secret(args.jwt_secret.as_deref()).map_err(anyhow::Error::msg)? {
@@ -107,6 +123,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let pool = store.pool().clone();
     let state = AppState::new(store, args.settings(jwt_secret)).map_err(anyhow::Error::msg)?;
     spawn_rate_limit_pruning(&state);
+    spawn_session_pruning(&state);
     let app = rhythm_api::router(state);
     let listener = TcpListener::bind(args.bind)
         .await

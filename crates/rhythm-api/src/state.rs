@@ -45,6 +45,8 @@ pub struct AuthConfig {
     pub jwt_secret: Vec<u8>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// How long a session lasts from its login, however often it is refreshed.
+    pub session_max_age: Duration,
     pub allow_signup: bool,
     /// Register/login attempts per minute per address and per email; 0 = unlimited.
     pub rate_per_min: u32,
@@ -59,6 +61,7 @@ impl AuthConfig {
             jwt_secret: b"test-secret-test-secret-test-secret!".to_vec(),
             access_token_ttl: Duration::from_secs(900),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            session_max_age: Duration::from_secs(90 * 24 * 3600),
             allow_signup: true,
             rate_per_min: 0,
             hash_concurrency: 2,
@@ -142,6 +145,7 @@ impl AppState {
             AuthSettings {
                 allow_signup: settings.auth.allow_signup,
                 refresh_token_ttl: settings.auth.refresh_token_ttl,
+                session_max_age: settings.auth.session_max_age,
             },
         );
         let projects = ProjectService::new(store.clone(), store.clone(), store.clone());

@@ -110,7 +110,10 @@ pub trait SessionRepository: Send + Sync {
     async fn start(&self, token: &NewRefreshToken) -> Result<(), RepoError>;
 
     /// Atomically exchanges the live token `presented` for `replacement` (same chain, same
-    /// user: `replacement.user_id` is ignored and taken from the presented token). Of two
+    /// user and session end: `replacement.user_id` and `session_expires_at` are ignored and
+    /// taken from the presented token; the replacement expires at the earlier of its own
+    /// `expires_at` and the session's end). A token is live while it is not rotated, not
+    /// revoked, not expired and its session has not ended. Of two
     /// concurrent rotations of one token exactly one gets `Rotated`. A token that was
     /// already rotated gives `Reused` and revokes its whole chain; an unknown, expired or
     /// revoked one gives `Refused`.
@@ -123,6 +126,11 @@ pub trait SessionRepository: Send + Sync {
     /// Revokes the token (logout). A token that was already rotated revokes its whole
     /// chain. Unknown or already revoked tokens are no error.
     async fn revoke(&self, presented: &TokenHash) -> Result<(), RepoError>;
+
+    /// Deletes every chain none of whose tokens is live any more (all expired, revoked, or
+    /// the session ended); returns how many tokens went. Chains with a live token keep their
+    /// rotated tokens, which replay detection needs.
+    async fn prune(&self) -> Result<u64, RepoError>;
 }
 
 /// Password hashing: slow on purpose, so implementations run it off the async runtime and

@@ -58,6 +58,9 @@ pub struct NewRefreshToken {
     pub user_id: Uuid,
     pub hash: TokenHash,
     pub expires_at: OffsetDateTime,
+    /// When the session (the chain this token starts) ends, however often it is rotated.
+    /// Set by the first token of a chain; a replacement inherits its chain's.
+    pub session_expires_at: OffsetDateTime,
 }
 
 /// What presenting a refresh token for rotation led to.

@@ -145,13 +145,14 @@ impl SessionRepository for PgStore {
     async fn start(&self, token: &NewRefreshToken) -> Result<(), RepoError> {
         // The first token of a chain names the chain.
         sqlx::query(
-            "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at)
-             VALUES ($1, $1, $2, $3, $4)",
+            "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at, session_expires_at)
+             VALUES ($1, $1, $2, $3, $4, $5)",
         )
         .bind(token.id)
         .bind(token.user_id)
         .bind(token.hash.0.as_slice())
         .bind(token.expires_at)
+        .bind(token.session_expires_at)
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
@@ -167,26 +168,28 @@ impl SessionRepository for PgStore {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         // The row lock taken here serializes concurrent rotations of one token: the second
         // re-reads the row after the first commits, finds it rotated, and falls through.
-        let rotated: Option<(Uuid, Uuid)> = sqlx::query_as(
+        let rotated: Option<(Uuid, Uuid, OffsetDateTime)> = sqlx::query_as(
             "UPDATE refresh_tokens SET rotated_at = now()
-             WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > now()
-             RETURNING user_id, family_id",
+             WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL
+               AND expires_at > now() AND session_expires_at > now()
+             RETURNING user_id, family_id, session_expires_at",
         )
         .bind(presented.0.as_slice())
         .fetch_optional(&mut *tx)
         .await
         .map_err(map_err)?;
 
-        let outcome = if let Some((user_id, family_id)) = rotated {
+        let outcome = if let Some((user_id, family_id, session_expires_at)) = rotated {
             sqlx::query(
-                "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at)
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at, session_expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(replacement.id)
             .bind(family_id)
             .bind(user_id)
             .bind(replacement.hash.0.as_slice())
-            .bind(replacement.expires_at)
+            .bind(replacement.expires_at.min(session_expires_at))
+            .bind(session_expires_at)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -235,5 +238,20 @@ impl SessionRepository for PgStore {
         .await
         .map_err(map_err)?;
         Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn prune(&self) -> Result<u64, RepoError> {
+        let deleted = sqlx::query(
+            "DELETE FROM refresh_tokens WHERE family_id IN (
+                 SELECT family_id FROM refresh_tokens
+                 GROUP BY family_id
+                 HAVING bool_and(revoked_at IS NOT NULL OR expires_at <= now()
+                                 OR session_expires_at <= now() OR rotated_at IS NOT NULL))",
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(deleted.rows_affected())
     }
 }

@@ -44,10 +44,24 @@ impl AuthRateLimiter {
     /// Counts one attempt; `429` with the seconds to wait when a limit is exceeded, `503`
     /// when the counters cannot be reached (the sign-in could not proceed either).
     pub async fn check(&self, address: IpAddr, email: &str) -> Result<(), ApiError> {
+        self.check_keys([self.address_key(address), self.email_key(email)]).await
+    }
+
+    /// As [`AuthRateLimiter::check`], for a password change by `user`: a stolen access
+    /// token must not turn `current_password` into a guessing oracle at argon2 speed. The
+    /// user's counter is its own, so guessing from many addresses is still limited.
+    pub async fn check_password_change(
+        &self,
+        address: IpAddr,
+        user: uuid::Uuid,
+    ) -> Result<(), ApiError> {
+        self.check_keys([self.address_key(address), self.digest(&format!("password:{user}"))]).await
+    }
+
+    async fn check_keys(&self, keys: [AttemptKey; 2]) -> Result<(), ApiError> {
         if self.per_minute == 0 {
             return Ok(());
         }
-        let keys = [self.address_key(address), self.email_key(email)];
         let counts = self.counter.count_attempt(&keys, WINDOW).await.map_err(DomainError::from)?;
         match refusal(&counts, self.per_minute) {
             None => Ok(()),

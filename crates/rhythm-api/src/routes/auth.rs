@@ -175,12 +175,18 @@ pub struct ChangePasswordRequest {
 /// Change the caller's password; every refresh token of the caller is revoked.
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "auth",
     request_body = ChangePasswordRequest,
-    responses((status = 204, description = "Changed")))]
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 429, description = "Too many attempts from this address or for this account", body = crate::error::Problem, content_type = "application/problem+json",
+         headers(("retry-after" = u64, description = "Seconds to wait"))),
+    ))]
 pub async fn change_password(
     State(state): State<AppState>,
     user: CurrentUser,
+    ClientIp(ip): ClientIp,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
+    state.auth_limits.check_password_change(ip, user.id).await?;
     let mut v = Validator::new();
     let current = v.required("current_password", body.current_password, Ok);
     let new = v.required("new_password", body.new_password, Password::new);

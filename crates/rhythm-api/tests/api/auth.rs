@@ -6,6 +6,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rhythm_api::state::{AuthConfig, Settings};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::support::{Account, PASSWORD, TestApp, test_settings};
@@ -546,4 +547,82 @@ async fn the_limit_holds_across_replicas_and_each_window_starts_over(pool: PgPoo
     let attempts: Vec<i32> =
         sqlx::query_scalar("SELECT attempts FROM sign_in_attempts").fetch_all(&pool).await.unwrap();
     assert_eq!(attempts, [1, 1]);
+}
+
+#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
+async fn password_changes_are_rate_limited_per_account(pool: PgPool) {
+    let app = rate_limited_app(pool, 3, false);
+    let ann = app.register("ann@example.com", "Ann").await;
+    let change = |ip: u8, current: &'static str| {
+        let (app, token) = (app.clone(), ann.token.clone());
+        async move {
+            app.post("/api/v1/me/password")
+                .token(&token)
+                .client_ip([10, 0, 1, ip])
+                .json(&json!({"current_password": current, "new_password": "a brand new password"}))
+                .send()
+                .await
+        }
+    };
+    // Three guesses from three addresses, then the account is out of attempts: even the
+    // right password from a fourth address waits.
+    for ip in 1..=3 {
+        change(ip, "a wrong guess").await.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let res = change(4, PASSWORD).await;
+    res.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert!(res.header("retry-after").is_some());
+    // Nothing changed: the old password still signs in.
+    let login = app
+        .post("/api/v1/auth/login")
+        .client_ip([10, 0, 2, 1])
+        .json(&json!({"email": "ann@example.com", "password": PASSWORD}))
+        .send()
+        .await;
+    assert_eq!(login.status, StatusCode::OK);
+}
+
+/// `(expires_at, session_expires_at)` of every refresh token of the user, oldest first.
+async fn tokens_of(app: &TestApp, user: Uuid) -> Vec<(OffsetDateTime, OffsetDateTime)> {
+    sqlx::query_as(
+        "SELECT expires_at, session_expires_at FROM refresh_tokens WHERE user_id = $1 ORDER BY id",
+    )
+    .bind(user)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
+async fn refreshing_never_extends_a_session_past_its_absolute_lifetime(pool: PgPool) {
+    let mut settings = test_settings();
+    settings.auth.session_max_age = std::time::Duration::from_secs(3600);
+    let app = TestApp::with_settings(pool, settings);
+    let ann = app.register("ann@example.com", "Ann").await;
+    let refreshed = refresh(&app, &ann.refresh).await;
+    assert_eq!(refreshed.status, StatusCode::OK);
+    let tokens = tokens_of(&app, ann.id).await;
+    assert_eq!(tokens.len(), 2);
+    let session_end = tokens[0].1;
+    let login_plus_an_hour = OffsetDateTime::now_utc() + time::Duration::hours(1);
+    assert!(session_end <= login_plus_an_hour, "the session ends an hour after login");
+    for (expires_at, session_expires_at) in &tokens {
+        assert_eq!(*session_expires_at, session_end, "a rotation inherits the session's end");
+        assert!(*expires_at <= session_end, "no token outlives its session (30-day TTL)");
+    }
+}
+
+#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
+async fn a_session_past_its_absolute_lifetime_cannot_refresh(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let ann = app.register("ann@example.com", "Ann").await;
+    // The session began 90 days and a second ago (its tokens' own expiry is still ahead).
+    sqlx::query(
+        "UPDATE refresh_tokens SET session_expires_at = now() - interval '1 second',
+                                   created_at = now() - interval '90 days 1 second'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    refresh(&app, &ann.refresh).await.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
 }

@@ -18,6 +18,8 @@ pub struct AuthSettings {
     /// Whether anyone may register.
     pub allow_signup: bool,
     pub refresh_token_ttl: Duration,
+    /// How long a session lasts from its login, however often it is refreshed.
+    pub session_max_age: Duration,
 }
 
 /// A validated registration.
@@ -83,11 +85,14 @@ impl AuthService {
     pub async fn refresh(&self, presented: &str) -> Result<Session, DomainError> {
         let presented_hash = self.tokens.hash_refresh_token(presented);
         let (secret, hash) = self.tokens.refresh_token()?;
+        let now = OffsetDateTime::now_utc();
         let replacement = NewRefreshToken {
             id: Uuid::now_v7(),
             user_id: Uuid::nil(),
             hash,
-            expires_at: self.refresh_expiry(),
+            expires_at: now + self.settings.refresh_token_ttl,
+            // Taken from the presented token's chain by the store.
+            session_expires_at: now + self.settings.session_max_age,
         };
         match self.sessions.rotate(&presented_hash, &replacement).await? {
             Rotation::Rotated { user_id } => {
@@ -141,21 +146,25 @@ impl AuthService {
         Ok(())
     }
 
+    /// Forgets sessions that are over; see [`SessionRepository::prune`].
+    pub async fn prune_sessions(&self) -> Result<u64, DomainError> {
+        Ok(self.sessions.prune().await?)
+    }
+
     async fn start_session(&self, user: User) -> Result<Session, DomainError> {
         let (refresh, hash) = self.tokens.refresh_token()?;
+        let now = OffsetDateTime::now_utc();
+        let session_expires_at = now + self.settings.session_max_age;
         let token = NewRefreshToken {
             id: Uuid::now_v7(),
             user_id: user.id,
             hash,
-            expires_at: self.refresh_expiry(),
+            expires_at: (now + self.settings.refresh_token_ttl).min(session_expires_at),
+            session_expires_at,
         };
         self.sessions.start(&token).await?;
         let access = self.tokens.access_token(user.id)?;
         Ok(Session { user, access, refresh })
-    }
-
-    fn refresh_expiry(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + self.settings.refresh_token_ttl
     }
 }
 
@@ -217,6 +226,7 @@ mod tests {
                 AuthSettings {
                     allow_signup: self.allow_signup,
                     refresh_token_ttl: Duration::from_secs(3600),
+                    session_max_age: Duration::from_secs(7200),
                 },
             )
         }

@@ -5,3 +5,4 @@
 
 mod errors;
 mod schema;
+mod sessions;
