@@ -178,6 +178,11 @@ pub struct Hit {
 /// exact and complete; above, the bound keeps a common word as cheap as a rare one.
 pub const CANDIDATES: i64 = 300;
 
+/// How much of a description the highlighter reads: a match further in is found and ranked,
+/// but its excerpt shows the start. Bounds the cost of a page of hits (the highlighter is
+/// linear in its input) whatever the descriptions hold.
+pub const HIGHLIGHT_INPUT_CHARS: i64 = 10_000;
+
 /// The score of an issue whose key is the whole query: above any text match (`ts_rank`
 /// stays far below it).
 pub const KEY_MATCH_SCORE: f32 = 100.0;

@@ -31,7 +31,9 @@ use rhythm_domain::RepoError;
 use rhythm_domain::issue::IssueFilter;
 use rhythm_domain::pagination::{Page, PageRequest};
 use rhythm_domain::ports::SearchRepository;
-use rhythm_domain::search::{CANDIDATES, Hit, HitKey, KEY_MATCH_SCORE, SearchQuery, TermKind};
+use rhythm_domain::search::{
+    CANDIDATES, HIGHLIGHT_INPUT_CHARS, Hit, HitKey, KEY_MATCH_SCORE, SearchQuery, TermKind,
+};
 use rhythm_domain::values::ProjectRef;
 use sqlx::{Postgres, QueryBuilder, Row};
 use time::OffsetDateTime;
@@ -61,6 +63,8 @@ pub const NARROW_BY_PROJECT_UP_TO: i64 = 100_000;
 /// Sentinels around highlighted words; HTML-escaping happens after, then they become `<mark>`.
 const MARK_START: char = '\u{E000}';
 const MARK_END: char = '\u{E001}';
+/// Both sentinels, stripped from the text before highlighting.
+const SENTINELS: &str = "\u{E000}\u{E001}";
 
 /// Appends the condition that the tsvector `column` matches `query`. Every text match of the
 /// adapter goes through here: a query that is nothing but exclusions once stop words are gone
@@ -115,13 +119,22 @@ pub(crate) fn push_tsquery(qb: &mut QueryBuilder<Postgres>, query: &SearchQuery)
     qb.push(")");
 }
 
-/// HTML-escapes a headline and turns the sentinels into `<mark>` tags.
+/// HTML-escapes a headline and turns the sentinels into `<mark>` tags, always balanced: a
+/// stray end is dropped, a nested start ignored, an open mark closed at the end.
 fn highlight(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len() + 16);
+    let mut open = false;
     for c in raw.chars() {
         match c {
-            MARK_START => out.push_str("<mark>"),
-            MARK_END => out.push_str("</mark>"),
+            MARK_START if !open => {
+                out.push_str("<mark>");
+                open = true;
+            }
+            MARK_END if open => {
+                out.push_str("</mark>");
+                open = false;
+            }
+            MARK_START | MARK_END => {}
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -129,6 +142,9 @@ fn highlight(raw: &str) -> String {
             '\'' => out.push_str("&#39;"),
             c => out.push(c),
         }
+    }
+    if open {
+        out.push_str("</mark>");
     }
     out
 }
@@ -323,12 +339,19 @@ impl SearchRepository for PgStore {
                  JOIN issues i ON i.id = c.id
                  JOIN scope s ON s.project_id = i.project_id
              )
-             SELECT v.visible, r.*, ts_headline('english', r.title, ",
+             SELECT v.visible, r.*, ts_headline('english', translate(r.title, ",
         );
+        // The user's own text never holds a sentinel, so every mark is the highlighter's.
+        qb.push_bind(SENTINELS);
+        qb.push(", ''), ");
         push_tsquery(&mut qb, query);
         qb.push(", ");
         qb.push_bind(format!("StartSel={MARK_START}, StopSel={MARK_END}, HighlightAll=true"));
-        qb.push(") AS title_highlight, ts_headline('english', r.description, ");
+        qb.push(") AS title_highlight, ts_headline('english', left(translate(r.description, ");
+        qb.push_bind(SENTINELS);
+        qb.push(", ''), ");
+        qb.push_bind(HIGHLIGHT_INPUT_CHARS);
+        qb.push("::int), ");
         push_tsquery(&mut qb, query);
         qb.push(", ");
         qb.push_bind(format!(
@@ -403,5 +426,17 @@ mod tests {
             highlight(&raw),
             "&lt;b&gt;<mark>deploy</mark>&lt;/b&gt; &amp; &quot;quotes&quot; &#39;too&#39;"
         );
+    }
+
+    #[test]
+    fn highlights_are_balanced_whatever_the_sentinels() {
+        let (s, e) = (MARK_START, MARK_END);
+        for (raw, want) in [
+            (format!("{e}a{s}b{s}c{e}d"), "a<mark>bc</mark>d"),
+            (format!("{s}open"), "<mark>open</mark>"),
+            (format!("{e}{e}x"), "x"),
+        ] {
+            assert_eq!(highlight(&raw), want, "{raw:?}");
+        }
     }
 }

@@ -193,6 +193,25 @@ async fn highlights_are_escaped_except_the_marks(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
+async fn the_users_private_use_characters_never_unbalance_the_marks(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let ann = app.seed_user("ann").await;
+    app.create_project(&ann, "RHY").await;
+    // U+E000 and U+E001 are the highlighter's own sentinels.
+    issue(&app, &ann, "RHY", "\u{e001}deploy \u{e000}now", "a \u{e000}deploy\u{e001} b \u{e001}")
+        .await;
+    let page = search(&app, &ann, "q=deploy").await;
+    let highlights = &page["items"][0]["highlights"];
+    for field in ["title", "description"] {
+        let text = highlights[field].as_str().unwrap();
+        assert_eq!(text.matches("<mark>").count(), 1, "{field}: {text}");
+        assert_eq!(text.matches("</mark>").count(), 1, "{field}: {text}");
+        assert!(text.find("<mark>") < text.find("</mark>"), "{field}: {text}");
+        assert!(text.contains("<mark>deploy</mark>"), "{field}: {text}");
+    }
+}
+
+#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
 async fn queries_without_searchable_words_find_nothing(pool: PgPool) {
     let app = TestApp::new(pool);
     let ann = setup(&app).await;
