@@ -19,6 +19,7 @@ mod cluster;
 mod conformance;
 mod db;
 mod load;
+mod python;
 mod screenshot;
 mod seed;
 mod server;
@@ -82,9 +83,12 @@ enum Command {
     /// Fuzz the running API against its OpenAPI document with schemathesis (installed from
     /// PyPI into target/conformance-venv).
     Conformance {
-        /// Time budget of the fuzzing, in seconds.
-        #[arg(long, default_value_t = 120)]
-        max_time: u64,
+        /// Seed of the generated inputs (CI uses the default).
+        #[arg(long, default_value_t = conformance::SEED)]
+        seed: u64,
+        /// Test cases per API operation.
+        #[arg(long, default_value_t = conformance::EXAMPLES)]
+        max_examples: u32,
     },
     /// Render the `/docs` page in headless Chromium into docs/images/api-docs.png (installs
     /// Debian's chromium package through apt when missing and running as root).
@@ -160,8 +164,8 @@ fn main() -> anyhow::Result<()> {
         Command::Chaos { fault_secs } => chaos::run(&sh, &chaos::Options { fault_secs })?,
         Command::Soak { minutes } => chaos::soak(&sh, minutes)?,
         Command::Screenshot => screenshot::run(&sh, &runtime)?,
-        Command::Conformance { max_time } => {
-            conformance::run(&sh, &runtime, &conformance::Options { max_time_secs: max_time })?;
+        Command::Conformance { seed, max_examples } => {
+            conformance::run(&sh, &runtime, &conformance::Options { seed, max_examples })?;
         }
         Command::Ci => {
             test(&sh, &runtime)?;
@@ -179,7 +183,11 @@ fn main() -> anyhow::Result<()> {
                 },
             )?;
             step("conformance (schemathesis)");
-            conformance::run(&sh, &runtime, &conformance::Options { max_time_secs: 120 })?;
+            let options = conformance::Options {
+                seed: conformance::SEED,
+                max_examples: conformance::EXAMPLES,
+            };
+            conformance::run(&sh, &runtime, &options)?;
             eprintln!("ci: all checks passed");
         }
     }
