@@ -180,6 +180,10 @@ where
         if !json {
             return Err(ApiError::unsupported_media_type());
         }
+        // A JSON `null` body is no body, as the document's optional body allows.
+        if bytes.trim_ascii() == b"null" {
+            return Ok(OptionalJson(None));
+        }
         parse_json(&bytes).map(|v| OptionalJson(Some(v)))
     }
 }

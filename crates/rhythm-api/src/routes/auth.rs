@@ -21,16 +21,16 @@ use crate::state::AppState;
 pub struct RegisterRequest {
     /// 3 to 254 characters with one `@`; unique regardless of case, stored as given.
     #[serde(default, deserialize_with = "present")]
-    #[schema(required = true, value_type = String, min_length = 3, max_length = 254, pattern = "^[^@\\s]+@[^@\\s]+$")]
+    #[schema(required = true, value_type = String, min_length = 3, max_length = 254, pattern = "^[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+@[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+$")]
     email: Option<String>,
     /// 1 to 100 characters once surrounding whitespace is trimmed (the schema gives no
     /// `maxLength` because the limit applies after trimming).
     #[serde(default, deserialize_with = "present")]
-    #[schema(required = true, value_type = String, min_length = 1)]
+    #[schema(required = true, value_type = String, min_length = 1, pattern = "^\\s*[^\\s\\u0000]([^\\u0000]{0,98}[^\\s\\u0000])?\\s*$")]
     name: Option<String>,
     /// 8 to 128 characters.
     #[serde(default, deserialize_with = "present")]
-    #[schema(required = true, value_type = String, min_length = 8, max_length = 128)]
+    #[schema(required = true, value_type = String, min_length = 8, max_length = 128, pattern = "^[^\\u0000]*$")]
     password: Option<String>,
 }
 
@@ -71,7 +71,9 @@ pub async fn register(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(pattern = "^[^\\u0000]*$")]
     email: String,
+    #[schema(pattern = "^[^\\u0000]*$")]
     password: String,
 }
 
@@ -97,6 +99,7 @@ pub async fn login(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
+    #[schema(pattern = "^[^\\u0000]*$")]
     refresh_token: String,
 }
 
@@ -139,7 +142,7 @@ pub async fn me(State(state): State<AppState>, user: CurrentUser) -> ApiResult<J
 pub struct UpdateMeRequest {
     /// 1 to 100 characters once surrounding whitespace is trimmed.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, min_length = 1)]
+    #[schema(value_type = String, min_length = 1, pattern = "^\\s*[^\\s\\u0000]([^\\u0000]{0,98}[^\\s\\u0000])?\\s*$")]
     name: Option<String>,
 }
 
@@ -164,11 +167,11 @@ pub async fn update_me(
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     #[serde(default, deserialize_with = "present")]
-    #[schema(required = true, value_type = String)]
+    #[schema(required = true, value_type = String, pattern = "^[^\\u0000]*$")]
     current_password: Option<String>,
     /// 8 to 128 characters.
     #[serde(default, deserialize_with = "present")]
-    #[schema(required = true, value_type = String, min_length = 8, max_length = 128)]
+    #[schema(required = true, value_type = String, min_length = 8, max_length = 128, pattern = "^[^\\u0000]*$")]
     new_password: Option<String>,
 }
 

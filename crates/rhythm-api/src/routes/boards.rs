@@ -26,18 +26,54 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct BoardQuery {
     /// A user id, `me` or `none`.
+    #[param(
+        pattern = "^(me|none|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+    )]
     pub assignee: Option<String>,
     /// Comma-separated priorities.
+    #[param(pattern = "^(none|low|medium|high|urgent)(,(none|low|medium|high|urgent))*$")]
     pub priority: Option<String>,
     /// Comma-separated types.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", pattern = "^(task|bug|feature|story)(,(task|bug|feature|story))*$")]
     pub issue_type: Option<String>,
     /// A sprint id, `none` or `active`.
+    #[param(
+        pattern = "^(none|active|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+    )]
     pub sprint: Option<String>,
     /// Issues per column, 1 to 100 (default 20).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub per_column: Option<String>,
+}
+
+/// Filters of a sprint board: a board's, without `sprint` (the board is its sprint's).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SprintBoardQuery {
+    /// A user id, `me` or `none`.
+    #[param(
+        pattern = "^(me|none|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+    )]
+    pub assignee: Option<String>,
+    /// Comma-separated priorities.
+    #[param(pattern = "^(none|low|medium|high|urgent)(,(none|low|medium|high|urgent))*$")]
+    pub priority: Option<String>,
+    /// Comma-separated types.
+    #[serde(rename = "type")]
+    #[param(rename = "type", pattern = "^(task|bug|feature|story)(,(task|bug|feature|story))*$")]
+    pub issue_type: Option<String>,
+    /// Issues per column, 1 to 100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    pub per_column: Option<String>,
+}
+
+impl From<SprintBoardQuery> for BoardQuery {
+    fn from(q: SprintBoardQuery) -> Self {
+        let SprintBoardQuery { assignee, priority, issue_type, per_column } = q;
+        Self { assignee, priority, issue_type, sprint: None, per_column }
+    }
 }
 
 impl BoardQuery {
@@ -136,12 +172,12 @@ pub struct MoveRequest {
     status: Option<String>,
     /// Place directly above this issue (its number; it must be in the target column).
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = i64)]
+    #[schema(value_type = i64, minimum = 1)]
     before: Option<i64>,
     /// Place directly below this issue. Give at most one of `before` and `after`; with
     /// neither, the issue goes to the bottom of the column.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = i64)]
+    #[schema(value_type = i64, minimum = 1)]
     after: Option<i64>,
 }
 

@@ -118,10 +118,10 @@ fn type_field(raw: String) -> Result<IssueType, Invalid> {
 pub struct CreateIssueRequest {
     /// 1 to 255 characters once surrounding whitespace is trimmed; stored trimmed.
     #[serde(default, deserialize_with = "present")]
-    #[schema(required = true, value_type = String, min_length = 1)]
+    #[schema(required = true, value_type = String, min_length = 1, pattern = "^\\s*[^\\s\\u0000]([^\\u0000]{0,253}[^\\s\\u0000])?\\s*$")]
     title: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, max_length = 100000)]
+    #[schema(value_type = String, max_length = 100000, pattern = "^[^\\u0000]*$")]
     description: Option<String>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = IssueStatusDto)]
@@ -231,10 +231,10 @@ pub async fn get_issue(
 pub struct UpdateIssueRequest {
     /// 1 to 255 characters once surrounding whitespace is trimmed; stored trimmed.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = String, min_length = 1)]
+    #[schema(value_type = String, min_length = 1, pattern = "^\\s*[^\\s\\u0000]([^\\u0000]{0,253}[^\\s\\u0000])?\\s*$")]
     title: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = String, max_length = 100000)]
+    #[schema(value_type = String, max_length = 100000, pattern = "^[^\\u0000]*$")]
     description: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = IssueStatusDto)]
@@ -459,23 +459,36 @@ pub async fn issue_events(
 #[into_params(parameter_in = Query)]
 pub struct IssueListQuery {
     /// Comma-separated statuses.
-    #[param(example = "todo,in_progress")]
+    #[param(
+        example = "todo,in_progress",
+        pattern = "^(backlog|todo|in_progress|in_review|done|cancelled)(,(backlog|todo|in_progress|in_review|done|cancelled))*$"
+    )]
     pub status: Option<String>,
     /// Comma-separated priorities.
+    #[param(pattern = "^(none|low|medium|high|urgent)(,(none|low|medium|high|urgent))*$")]
     pub priority: Option<String>,
     /// Comma-separated types.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", pattern = "^(task|bug|feature|story)(,(task|bug|feature|story))*$")]
     pub issue_type: Option<String>,
     /// A user id, `me` or `none`.
+    #[param(
+        pattern = "^(me|none|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+    )]
     pub assignee: Option<String>,
     /// A user id or `me`.
+    #[param(
+        pattern = "^(me|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+    )]
     pub reporter: Option<String>,
     /// A sprint id, `none` (backlog) or `active`.
+    #[param(
+        pattern = "^(none|active|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+    )]
     pub sprint: Option<String>,
     /// Full-text search within the project (syntax as on `/api/v1/search`); without `sort`
     /// the best matches come first.
-    #[param(max_length = 256)]
+    #[param(max_length = 256, pattern = "^[^\\u0000]*$")]
     pub q: Option<String>,
     /// Only issues updated at or after this time (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
@@ -488,6 +501,7 @@ pub struct IssueListQuery {
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
 }
 

@@ -70,10 +70,10 @@ pub struct CreateProjectRequest {
     key: Option<String>,
     /// 1 to 100 characters once surrounding whitespace is trimmed.
     #[serde(default, deserialize_with = "present")]
-    #[schema(required = true, value_type = String, min_length = 1)]
+    #[schema(required = true, value_type = String, min_length = 1, pattern = "^\\s*[^\\s\\u0000]([^\\u0000]{0,98}[^\\s\\u0000])?\\s*$")]
     name: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, max_length = 10000)]
+    #[schema(value_type = String, max_length = 10000, pattern = "^[^\\u0000]*$")]
     description: Option<String>,
 }
 
@@ -143,10 +143,10 @@ pub async fn get_project(
 pub struct UpdateProjectRequest {
     /// 1 to 100 characters once surrounding whitespace is trimmed.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, min_length = 1)]
+    #[schema(value_type = String, min_length = 1, pattern = "^\\s*[^\\s\\u0000]([^\\u0000]{0,98}[^\\s\\u0000])?\\s*$")]
     name: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, max_length = 10000)]
+    #[schema(value_type = String, max_length = 10000, pattern = "^[^\\u0000]*$")]
     description: Option<String>,
 }
 
@@ -237,7 +237,7 @@ pub struct AddMemberRequest {
     user_id: Option<String>,
     /// The user to add, by email (any letter case); give this or `user_id`.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, min_length = 3, max_length = 254, pattern = "^[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+@[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+$")]
     email: Option<String>,
     #[serde(default, deserialize_with = "present")]
     #[schema(required = true, value_type = RoleDto)]

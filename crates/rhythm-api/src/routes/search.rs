@@ -25,14 +25,18 @@ pub struct SearchParams {
     /// Words (all must match), `"quoted phrases"`, `or`, `-exclusion`; the last word also
     /// matches as a prefix. An issue key (`RHY-42`) finds that issue first. At most 256
     /// characters and 32 terms.
-    #[param(max_length = 256)]
+    #[param(required = true, max_length = 256, pattern = "^[^\\u0000]*$")]
     pub q: Option<String>,
     /// Only this project (id or key).
     pub project: Option<String>,
     /// Comma-separated statuses.
+    #[param(
+        pattern = "^(backlog|todo|in_progress|in_review|done|cancelled)(,(backlog|todo|in_progress|in_review|done|cancelled))*$"
+    )]
     pub status: Option<String>,
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
 }
 

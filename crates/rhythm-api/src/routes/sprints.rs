@@ -21,7 +21,7 @@ use crate::dto::SprintStateDto;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, NoBody, OptionalJson, double_option, present};
 use crate::pagination::{PageDto, Scope};
-use crate::routes::boards::{BoardDto, BoardQuery};
+use crate::routes::boards::{BoardDto, BoardQuery, SprintBoardQuery};
 use crate::routes::projects::{project_ref, uuid_segment};
 use crate::state::AppState;
 
@@ -74,10 +74,10 @@ fn date_field(raw: String) -> Result<Date, Invalid> {
 pub struct CreateSprintRequest {
     /// 1 to 100 characters once surrounding whitespace is trimmed.
     #[serde(default, deserialize_with = "present")]
-    #[schema(required = true, value_type = String, min_length = 1)]
+    #[schema(required = true, value_type = String, min_length = 1, pattern = "^\\s*[^\\s\\u0000]([^\\u0000]{0,98}[^\\s\\u0000])?\\s*$")]
     name: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, max_length = 10000)]
+    #[schema(value_type = String, max_length = 10000, pattern = "^[^\\u0000]*$")]
     goal: Option<String>,
     #[schema(value_type = Option<String>, format = Date)]
     starts_on: Option<String>,
@@ -131,6 +131,7 @@ pub struct SprintListQuery {
     pub state: Option<String>,
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
 }
 
@@ -179,10 +180,10 @@ pub async fn get_sprint(
 pub struct UpdateSprintRequest {
     /// 1 to 100 characters once surrounding whitespace is trimmed.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, min_length = 1)]
+    #[schema(value_type = String, min_length = 1, pattern = "^\\s*[^\\s\\u0000]([^\\u0000]{0,98}[^\\s\\u0000])?\\s*$")]
     name: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String, max_length = 10000)]
+    #[schema(value_type = String, max_length = 10000, pattern = "^[^\\u0000]*$")]
     goal: Option<String>,
     /// `null` clears.
     #[serde(default, deserialize_with = "double_option")]
@@ -271,7 +272,7 @@ pub async fn start_sprint(
 pub struct CompleteSprintRequest {
     /// `backlog` (the default) or the id of a planned sprint of this project.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^(backlog|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$")]
     move_open_issues_to: Option<String>,
 }
 
@@ -329,20 +330,17 @@ pub async fn complete_sprint(
 
 /// The sprint's board: its issues in Kanban columns, with story points per column.
 #[utoipa::path(get, path = "/api/v1/projects/{project}/sprints/{sprint_id}/board", tag = "sprints",
-    params(("project" = String, Path, description = "Project id or key"), ("sprint_id" = Uuid, Path), BoardQuery),
+    params(("project" = String, Path, description = "Project id or key"), ("sprint_id" = Uuid, Path), SprintBoardQuery),
     responses((status = 200, description = "The sprint board", body = BoardDto)))]
 pub async fn sprint_board(
     State(state): State<AppState>,
     user: CurrentUser,
     Path((project, sprint_id)): Path<(String, String)>,
-    ApiQuery(query): ApiQuery<BoardQuery>,
+    ApiQuery(query): ApiQuery<SprintBoardQuery>,
 ) -> ApiResult<Json<BoardDto>> {
     let project = project_ref(&project)?;
     let sprint_id = uuid_segment(&sprint_id)?;
-    if query.sprint.is_some() {
-        return Err(ApiError::invalid_query("the sprint board is already filtered by its sprint"));
-    }
-    let (filter, per_column) = query.parse(user.id)?;
+    let (filter, per_column) = BoardQuery::from(query).parse(user.id)?;
     let board =
         state.sprints.board(user.id, &project, sprint_id, filter.clone(), per_column).await?;
     // Columns continue on the issue listing filtered by the sprint.

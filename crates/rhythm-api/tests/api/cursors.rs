@@ -1,5 +1,5 @@
 //! Cursors on every paginated route: a truncated, edited, forged, foreign (other project,
-//! filter or sort) or out-of-range cursor is 400 `invalid_cursor`, never a 5xx.
+//! filter or sort), empty or out-of-range cursor is 400 `invalid_cursor`, never a 5xx.
 
 use axum::http::StatusCode;
 use rhythm_api::pagination::{Cursors, Scope};

@@ -178,3 +178,20 @@ async fn an_if_match_that_is_not_text_is_400_and_writes_nothing(pool: PgPool) {
     res.assert_problem(StatusCode::BAD_REQUEST, "bad_request");
     assert_eq!(app.snapshot().await, before);
 }
+
+#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
+async fn a_null_optional_body_is_no_body(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let (owner, sprint, _) = setup(&app).await;
+    let path = format!("/api/v1/projects/RHY/sprints/{sprint}");
+    let started = app.post(&format!("{path}/start")).token(&owner.token).send().await;
+    assert_eq!(started.status, StatusCode::OK);
+    let completed = app
+        .post(&format!("{path}/complete"))
+        .token(&owner.token)
+        .raw_body(Some("application/json"), "null")
+        .send()
+        .await;
+    assert_eq!(completed.status, StatusCode::OK, "{}", String::from_utf8_lossy(&completed.body));
+    assert_eq!(completed.json()["sprint"]["state"], "closed");
+}
