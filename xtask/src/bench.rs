@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: the workloads W1–W8 of the benchmark suite against a release build
+//! `cargo xtask bench`: the workloads W1–W9 of the benchmark suite against a release build
 //! on a tuned PostgreSQL cluster of its own, seeded with the benchmark data set and kept
 //! under `target/bench/` between runs. Each workload runs closed loop at 8, 32 and 64
 //! connections (peak throughput), then open loop at half the peak (latency, corrected for
@@ -273,6 +273,7 @@ async fn bench(
         println!("{}", row(&report));
         reports.push(report);
     }
+    let mut run_peak_before_w9 = None;
     for (name, description, next) in writes {
         if !wanted(name) {
             continue;
@@ -297,7 +298,16 @@ async fn bench(
         println!("{}", row(&report));
         reports.push(report);
     }
-    let peak_rss = peak_rss_kib(rhythm.pid());
+    // Last: its setup gives the largest project's board the longest descriptions there are.
+    if wanted("W9") {
+        let run_peak = peak_rss_kib(rhythm.pid());
+        let report =
+            worst_case(&http, &base, &rhythm, cluster, &mut db, &targets, &levels, options).await?;
+        println!("{}", row(&report));
+        reports.push(report);
+        run_peak_before_w9 = run_peak;
+    }
+    let peak_rss = peak_rss_kib(rhythm.pid()).max(run_peak_before_w9);
     rhythm.terminate()?;
 
     let report = json!({
@@ -556,6 +566,84 @@ fn workloads(t: &Arc<Targets>) -> Vec<(&'static str, &'static str, Next)> {
         ("W7-one", "POST create, all on the largest project", creates_in_one_project),
         ("W8", "mix: 75% reads W1–W5, 15% search, 10% writes", w8),
     ]
+}
+
+/// The word every worst-case description holds, and nothing else does.
+const WORST_CASE_WORD: &str = "zyzzyva";
+
+/// W9: the most expensive requests a member can send, on the largest project once the
+/// issues they show hold the longest descriptions allowed (100 000 characters): the board
+/// at 100 per column, a page of 200 of the list in rank order, and a page of 200 search
+/// hits (project and global) whose every description matches. Reports the p99 and the
+/// server's RSS during this workload alone, and the size of each answer.
+#[allow(clippy::too_many_arguments)]
+async fn worst_case(
+    http: &Client,
+    base: &str,
+    rhythm: &RhythmProcess,
+    cluster: &TempCluster,
+    db: &mut PgConnection,
+    t: &Arc<Targets>,
+    levels: &[usize],
+    options: &Options,
+) -> anyhow::Result<WorkloadReport> {
+    // The first 200 of each status column by rank: every issue the four requests show.
+    let lengthened = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "WITH top AS (
+             SELECT id FROM (
+                 SELECT i.id, row_number() OVER (PARTITION BY i.status ORDER BY i.rank) AS n
+                 FROM issues i JOIN projects p ON p.id = i.project_id
+                 WHERE p.key = $1 AND i.deleted_at IS NULL) ranked
+             WHERE n <= 200)
+         UPDATE issues i
+         SET description = left(repeat(i.title || ' {WORST_CASE_WORD} ' || i.description || ' ',
+                                       100000 / (length(i.title) + length(i.description) + 10) + 1),
+                                100000)
+         FROM top WHERE i.id = top.id"
+    )))
+    .bind(&t.largest.0)
+    .execute(&mut *db)
+    .await?
+    .rows_affected();
+    sqlx::raw_sql("VACUUM (ANALYZE) issues").execute(&mut *db).await?;
+    let (key, token) = (t.largest.0.clone(), t.token(&t.largest.1).to_owned());
+    let requests = [
+        format!("/api/v1/projects/{key}/board?per_column=100"),
+        format!("/api/v1/projects/{key}/issues?sort=rank&limit=200"),
+        format!("/api/v1/projects/{key}/issues?q={WORST_CASE_WORD}&limit=200"),
+        format!("/api/v1/search?q={WORST_CASE_WORD}&limit=200"),
+    ];
+    let mut sizes = BTreeMap::new();
+    for path in &requests {
+        let response = http
+            .get(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .with_context(|| format!("W9: {path}"))?;
+        ensure!(response.status().is_success(), "W9: {path} answered {}", response.status());
+        sizes.insert(path.clone(), json!(response.bytes().await?.len()));
+    }
+    // VmHWM from here on is this workload's own peak.
+    std::fs::write(format!("/proc/{}/clear_refs", rhythm.pid()), "5").ok();
+    let next: Next = Arc::new(move |w, i| Op::get(pick(&requests, w, i).clone(), &token));
+    let mut report = measure(
+        http,
+        base,
+        rhythm,
+        cluster,
+        db,
+        "W9",
+        "worst case: board ×100, list ×200, search ×200 of 100 000-character descriptions",
+        next,
+        levels,
+        options,
+    )
+    .await?;
+    report.extra.insert("issues_lengthened".into(), json!(lengthened));
+    report.extra.insert("response_bytes".into(), Value::Object(sizes.into_iter().collect()));
+    report.extra.insert("server_peak_rss_kib".into(), json!(peak_rss_kib(rhythm.pid())));
+    Ok(report)
 }
 
 /// Whether the project's issue numbers, deleted issues included, are exactly 1..=its
@@ -1156,7 +1244,7 @@ fn row(r: &WorkloadReport) -> String {
     if let Some(rss) = r.server_rss_kib_at_64 {
         line.push_str(&format!(" rss@64 {} KiB", rss));
     }
-    if !r.extra.is_empty() && matches!(r.name.as_str(), "W3" | "login" | "W7-one") {
+    if !r.extra.is_empty() && matches!(r.name.as_str(), "W3" | "login" | "W7-one" | "W9") {
         line.push_str(&format!(" {}", serde_json::to_string(&r.extra).unwrap_or_default()));
     }
     if r.errors > 0 {

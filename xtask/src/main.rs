@@ -56,7 +56,7 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
-    /// Run the benchmark workloads (W1–W8) against a release build on a tuned PostgreSQL
+    /// Run the benchmark workloads (W1–W9) against a release build on a tuned PostgreSQL
     /// cluster kept under target/bench/; writes target/bench/<time>.json.
     Bench {
         /// Only these workloads (W1 … W8); all by default.

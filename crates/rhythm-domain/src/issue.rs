@@ -32,6 +32,27 @@ pub struct Issue {
     pub resolved_at: Option<OffsetDateTime>,
 }
 
+/// Listings (the issue list, boards, the backlog, search hits) carry at most this many
+/// characters of each description, so what one page costs is bounded whatever the issues
+/// hold; the issue itself (`GET …/issues/{number}`) has the whole text.
+pub const SUMMARY_DESCRIPTION_CHARS: usize = 1_000;
+
+/// How many characters of a description a listing reads from the store: one more than it
+/// shows, so a cut can be told from a description of exactly the summary's length.
+pub const SUMMARY_READ_CHARS: usize = SUMMARY_DESCRIPTION_CHARS + 1;
+
+/// Cuts a listed issue's description to [`SUMMARY_DESCRIPTION_CHARS`] characters; `true`
+/// when something was cut.
+pub fn summarize_description(description: &mut String) -> bool {
+    match description.char_indices().nth(SUMMARY_DESCRIPTION_CHARS) {
+        Some((end, _)) => {
+            description.truncate(end);
+            true
+        }
+        None => false,
+    }
+}
+
 /// A validated new issue. The number, key, rank and reporter are the store's and the
 /// caller's, never the client's.
 #[derive(Debug, Clone)]
@@ -481,5 +502,19 @@ mod tests {
         assert_eq!(IssueSort::parse("title"), None);
         assert_eq!(IssueSort::parse("--number"), None);
         assert_eq!(IssueSort::default().name(), "-created_at");
+    }
+
+    #[test]
+    fn descriptions_are_cut_at_the_summary_length_in_characters() {
+        let mut short = "é".repeat(SUMMARY_DESCRIPTION_CHARS);
+        assert!(!summarize_description(&mut short));
+        assert_eq!(short.chars().count(), SUMMARY_DESCRIPTION_CHARS);
+
+        let mut long = "é".repeat(SUMMARY_READ_CHARS);
+        assert!(summarize_description(&mut long));
+        assert_eq!(long, "é".repeat(SUMMARY_DESCRIPTION_CHARS));
+
+        let mut empty = String::new();
+        assert!(!summarize_description(&mut empty));
     }
 }

@@ -292,7 +292,10 @@ pub trait IssueRepository: Send + Sync {
     ) -> Result<Option<Issue>, RepoError>;
 
     /// A page of the project's live issues matching `filter` in `sort` order, with the
-    /// caller's standing, in one round trip. `None` as for `find`.
+    /// caller's standing, in one round trip. `None` as for `find`. Each description holds
+    /// at least its first [`SUMMARY_READ_CHARS`](crate::issue::SUMMARY_READ_CHARS)
+    /// characters and may be cut there: a listing never needs more, and reading no more
+    /// bounds what a page costs.
     async fn list(
         &self,
         project: &ProjectRef,
@@ -365,7 +368,8 @@ pub trait SprintRepository: Send + Sync {
 pub trait BoardRepository: Send + Sync {
     /// Every status column of the project's live issues passing `filter`: totals, story
     /// points, and the first `per_column` issues in rank order, with the caller's standing,
-    /// in one round trip. `None` as for `IssueRepository::find`.
+    /// in one round trip. `None` as for `IssueRepository::find`. Descriptions may be cut as
+    /// in `IssueRepository::list`.
     async fn board(
         &self,
         project: &ProjectRef,
@@ -400,7 +404,9 @@ pub trait SearchRepository: Send + Sync {
     /// projects `user` is a member of — or only in `project`. An issue whose key is the
     /// whole query comes first. `None` when `project` is given and the caller may not see
     /// it. Results of a walk through the pages stay stable: issues created after the first
-    /// page are left out of later pages.
+    /// page are left out of later pages. Descriptions may be cut as in
+    /// `IssueRepository::list`; the description highlight is made from (at least) its first
+    /// [`HIGHLIGHT_INPUT_CHARS`](crate::search::HIGHLIGHT_INPUT_CHARS) characters.
     async fn search(
         &self,
         user: Uuid,

@@ -35,6 +35,19 @@ macro_rules! issue_columns {
 }
 pub(crate) use issue_columns;
 
+/// The issue columns of listings: as [`issue_columns`] with the description cut to
+/// `rhythm_domain::issue::SUMMARY_READ_CHARS` characters (`left` reads only that slice of a
+/// long, TOASTed description).
+macro_rules! issue_summary_columns {
+    () => {
+        "i.id, i.project_id, i.number, i.title, left(i.description, 1001) AS description, \
+         i.status, i.priority, i.type, \
+         i.assignee_id, i.reporter_id, i.sprint_id, i.story_points, i.rank, i.version, \
+         i.created_at, i.updated_at, i.resolved_at"
+    };
+}
+pub(crate) use issue_summary_columns;
+
 /// Checks, under share locks, that the assignee ($a) is a member with role member or
 /// stronger and the sprint ($s) an open sprint of the project ($p): a concurrent removal
 /// or sprint completion waits for this statement instead of slipping past it.
@@ -397,7 +410,7 @@ impl IssueRepository for PgStore {
     ) -> Result<Option<Scoped<Page<Issue, IssueKey>>>, RepoError> {
         let mut qb = access_prologue(project, user);
         qb.push(" SELECT a.access_project_id, a.project_key, a.role, ");
-        qb.push(issue_columns!());
+        qb.push(issue_summary_columns!());
         qb.push(" FROM access a LEFT JOIN LATERAL (SELECT * FROM issues i WHERE i.project_id = a.access_project_id");
         push_filters(&mut qb, filter);
         push_keyset(&mut qb, sort, page.after.as_ref())?;
@@ -618,5 +631,14 @@ impl TryFrom<EventRow> for IssueEvent {
             changes: row.changes.0,
             at: row.at,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn listings_read_the_summary_length_the_domain_sets() {
+        let cut = format!("left(i.description, {})", rhythm_domain::issue::SUMMARY_READ_CHARS);
+        assert!(issue_summary_columns!().contains(&cut));
     }
 }

@@ -326,8 +326,10 @@ impl SearchRepository for PgStore {
             }
         }
         qb.push("), ranked AS (SELECT ");
-        qb.push(crate::issues::issue_columns!());
-        qb.push(", s.project_key, CASE WHEN i.id IN (SELECT id FROM key_match) THEN ");
+        qb.push(crate::issues::issue_summary_columns!());
+        qb.push(", left(i.description, ");
+        qb.push_bind(HIGHLIGHT_INPUT_CHARS);
+        qb.push("::int) AS highlight_source, s.project_key, CASE WHEN i.id IN (SELECT id FROM key_match) THEN ");
         qb.push_bind(KEY_MATCH_SCORE);
         qb.push("::real ELSE ts_rank(i.search, ");
         push_tsquery(&mut qb, query);
@@ -347,11 +349,9 @@ impl SearchRepository for PgStore {
         push_tsquery(&mut qb, query);
         qb.push(", ");
         qb.push_bind(format!("StartSel={MARK_START}, StopSel={MARK_END}, HighlightAll=true"));
-        qb.push(") AS title_highlight, ts_headline('english', left(translate(r.description, ");
+        qb.push(") AS title_highlight, ts_headline('english', translate(r.highlight_source, ");
         qb.push_bind(SENTINELS);
         qb.push(", ''), ");
-        qb.push_bind(HIGHLIGHT_INPUT_CHARS);
-        qb.push("::int), ");
         push_tsquery(&mut qb, query);
         qb.push(", ");
         qb.push_bind(format!(

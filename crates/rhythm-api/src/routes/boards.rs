@@ -138,7 +138,7 @@ impl BoardDto {
                     status: status.into(),
                     total,
                     points,
-                    items: items.into_iter().map(IssueDto::from).collect(),
+                    items: items.into_iter().map(IssueDto::listed).collect(),
                     next_cursor: next.map(|key: IssueKey| cursors.encode(&scope, &key)),
                 }
             })
@@ -238,5 +238,5 @@ pub async fn backlog(
     let scope = Scope::new("backlog").with(&project);
     let request = query.into_request::<IssueKey>(&state.cursors, &scope)?;
     let page = state.boards.backlog(user.id, &project, &request).await?;
-    Ok(Json(state.cursors.page_dto(page, &scope, IssueDto::from)))
+    Ok(Json(state.cursors.page_dto(page, &scope, IssueDto::listed)))
 }

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rhythm_domain::issue::{
     AssigneeFilter, EventKey, Issue, IssueEvent, IssueFilter, IssuePatch, IssueSort, NewIssue,
-    SprintFilter,
+    SprintFilter, summarize_description,
 };
 use rhythm_domain::services::issues::Precondition;
 use rhythm_domain::values::{
@@ -37,7 +37,12 @@ pub struct IssueDto {
     /// Project key and number, such as `RHY-42`.
     pub key: String,
     pub title: String,
+    /// Markdown text. In listings (the issue list, boards, the backlog, search) at most
+    /// the first 1 000 characters; `GET …/issues/{number}` has the whole text.
     pub description: String,
+    /// Whether `description` was cut to the listing's 1 000 characters; always `false`
+    /// on the issue itself.
+    pub description_truncated: bool,
     pub status: IssueStatusDto,
     pub priority: PriorityDto,
     #[serde(rename = "type")]
@@ -66,6 +71,7 @@ impl From<Issue> for IssueDto {
             key: i.key,
             title: i.title,
             description: i.description,
+            description_truncated: false,
             status: i.status.into(),
             priority: i.priority.into(),
             issue_type: i.issue_type.into(),
@@ -79,6 +85,14 @@ impl From<Issue> for IssueDto {
             updated_at: i.updated_at,
             resolved_at: i.resolved_at,
         }
+    }
+}
+
+impl IssueDto {
+    /// The issue as listings show it: the description cut to its summary.
+    pub fn listed(mut issue: Issue) -> Self {
+        let truncated = summarize_description(&mut issue.description);
+        Self { description_truncated: truncated, ..Self::from(issue) }
     }
 }
 
@@ -605,11 +619,11 @@ pub async fn list_issues(
         let scope = Scope::new("issues:relevance").with(&project).with(&filter);
         let request = state.cursors.page(&scope, limit, cursor)?;
         let hits = state.search.search(user.id, Some(project), &filter, &request).await?;
-        return Ok(Json(state.cursors.page_dto(hits, &scope, |hit| IssueDto::from(hit.issue))));
+        return Ok(Json(state.cursors.page_dto(hits, &scope, |hit| IssueDto::listed(hit.issue))));
     }
     let sort = query.sort()?;
     let scope = issues_scope(&project, &filter, sort);
     let request = state.cursors.page(&scope, limit, cursor)?;
     let issues = state.issues.list(user.id, &project, &filter, sort, &request).await?;
-    Ok(Json(state.cursors.page_dto(issues, &scope, IssueDto::from)))
+    Ok(Json(state.cursors.page_dto(issues, &scope, IssueDto::listed)))
 }

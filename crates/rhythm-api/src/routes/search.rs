@@ -65,7 +65,7 @@ pub struct HitDto {
 impl From<Hit> for HitDto {
     fn from(hit: Hit) -> Self {
         Self {
-            issue: hit.issue.into(),
+            issue: IssueDto::listed(hit.issue),
             project_key: hit.project_key,
             score: hit.score,
             highlights: HighlightsDto {

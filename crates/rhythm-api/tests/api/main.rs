@@ -15,4 +15,5 @@ mod permissions;
 mod projects;
 mod search;
 mod sprints;
+mod summaries;
 mod support;
