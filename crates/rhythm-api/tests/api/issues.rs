@@ -95,6 +95,7 @@ async fn creating_an_issue(pool: PgPool) {
             "assignee_id",
             "created_at",
             "description",
+            "description_truncated",
             "id",
             "key",
             "number",
