@@ -114,7 +114,7 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(prepare_database(&url))?;
             let cargo = cargo();
             let profile: &[&str] = if release { &["--release"] } else { &[] };
-            cmd!(sh, "{cargo} run {profile...} --package rhythm-api --bin rhythm -- serve")
+            cmd!(sh, "{cargo} run {profile...} --package rhythm-server --bin rhythm -- serve")
                 .env("DATABASE_URL", &url)
                 .run()?;
         }
@@ -122,7 +122,7 @@ fn main() -> anyhow::Result<()> {
             let url = db::url_or_default("rhythm");
             runtime.block_on(prepare_database(&url))?;
             let cargo = cargo();
-            cmd!(sh, "{cargo} run --package rhythm-api --bin rhythm -- migrate")
+            cmd!(sh, "{cargo} run --package rhythm-server --bin rhythm -- migrate")
                 .env("DATABASE_URL", &url)
                 .run()?;
         }
@@ -234,23 +234,40 @@ fn test(sh: &Shell, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
 const FORBIDDEN_IN_DOMAIN: &[&str] =
     &["sqlx", "sqlx-core", "axum", "hyper", "tokio", "mio", "reqwest", "tower"];
 
+/// Crates the HTTP adapter must never depend on: it knows the domain, not a store.
+const FORBIDDEN_IN_API: &[&str] = &["sqlx", "sqlx-core", "rhythm-postgres", "rhythm-sqlite"];
+
 /// Fails when `rhythm-domain`'s normal dependency tree reaches a database, HTTP or async I/O
-/// crate: the hexagon's dependency rule, checked on every test run.
+/// crate, or `rhythm-api`'s reaches a storage adapter or driver: the hexagon's dependency
+/// rule, checked on every test run.
 fn domain_stays_pure(sh: &Shell) -> anyhow::Result<()> {
+    for (package, forbidden) in
+        [("rhythm-domain", FORBIDDEN_IN_DOMAIN), ("rhythm-api", FORBIDDEN_IN_API)]
+    {
+        let offending = forbidden_dependencies(sh, package, forbidden)?;
+        if !offending.is_empty() {
+            anyhow::bail!("{package} must not depend on {offending:?} (the dependency rule)");
+        }
+        eprintln!("{package} depends on none of {forbidden:?}");
+    }
+    Ok(())
+}
+
+/// Which of `forbidden` the normal dependency tree of `package` holds.
+fn forbidden_dependencies(
+    sh: &Shell,
+    package: &str,
+    forbidden: &[&str],
+) -> anyhow::Result<std::collections::BTreeSet<String>> {
     let cargo = cargo();
-    let tree = cmd!(sh, "{cargo} tree -p rhythm-domain -e normal --prefix none --locked")
-        .quiet()
-        .read()?;
-    let offending: std::collections::BTreeSet<&str> = tree
+    let tree =
+        cmd!(sh, "{cargo} tree -p {package} -e normal --prefix none --locked").quiet().read()?;
+    Ok(tree
         .lines()
         .filter_map(|line| line.split_whitespace().next())
-        .filter(|name| FORBIDDEN_IN_DOMAIN.contains(name))
-        .collect();
-    if !offending.is_empty() {
-        anyhow::bail!("rhythm-domain must stay free of I/O crates but depends on {offending:?}");
-    }
-    eprintln!("rhythm-domain depends on none of {FORBIDDEN_IN_DOMAIN:?}");
-    Ok(())
+        .filter(|name| forbidden.contains(name))
+        .map(str::to_owned)
+        .collect())
 }
 
 fn step(name: &str) {

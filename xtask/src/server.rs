@@ -96,7 +96,7 @@ pub fn free_port() -> anyhow::Result<u16> {
 pub fn build_rhythm(sh: &xshell::Shell, release: bool) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let profile: &[&str] = if release { &["--release"] } else { &[] };
-    xshell::cmd!(sh, "{cargo} build {profile...} --locked --package rhythm-api --bin rhythm")
+    xshell::cmd!(sh, "{cargo} build {profile...} --locked --package rhythm-server --bin rhythm")
         .run()?;
     let profile_dir = if release { "release" } else { "debug" };
     let target = std::env::var_os("CARGO_TARGET_DIR")
