@@ -4,6 +4,9 @@
 //! The server runs on a fresh database with a registered user and a project `RHY` with a
 //! few issues and a sprint, and schemathesis calls every operation with that user's token.
 //!
+//! Besides schemathesis's checks, `conformance_hooks.py` holds the few refusals of
+//! schema-valid requests that depend on the data to what they must be.
+//!
 //! The run is deterministic: a fixed seed and a fixed number of examples per operation (no
 //! time budget, which would make the number of cases depend on the machine's speed). A
 //! failed check is a finding in Rhythm and fails the run; an error of the tool itself (its
@@ -30,7 +33,28 @@ pub const SEED: u64 = 20261202;
 pub const EXAMPLES: u32 = 100;
 
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
-                      response_schema_conformance,negative_data_rejection";
+                      response_schema_conformance,negative_data_rejection,\
+                      positive_data_acceptance,refusals_depend_only_on_state";
+
+/// The custom check `refusals_depend_only_on_state` (see the file's docs).
+const HOOKS: &str = include_str!("conformance_hooks.py");
+
+/// `positive_data_acceptance`'s default statuses (schemathesis 4.32).
+const ACCEPTANCE: [&str; 8] = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"];
+
+/// Refusals of schema-valid bodies that depend on the data, not the request's form: a
+/// reference to a sprint, member or issue that does not exist (or is closed, a viewer, in
+/// another column), and a sprint's dates, whose order JSON Schema cannot state. By operation, the fields such a
+/// 422 may name; the check `refusals_depend_only_on_state` holds every 422 of these
+/// operations to them.
+const STATE_DEPENDENT_FIELDS: &[(&str, &[&str])] = &[
+    ("POST /api/v1/projects/{project}/issues", &["assignee_id", "sprint_id"]),
+    ("PATCH /api/v1/projects/{project}/issues/{number}", &["assignee_id", "sprint_id"]),
+    ("POST /api/v1/projects/{project}/sprints", &["ends_on"]),
+    ("PATCH /api/v1/projects/{project}/sprints/{sprint_id}", &["ends_on"]),
+    // A move's anchor must be an issue in the target column.
+    ("POST /api/v1/projects/{project}/issues/{number}/move", &["before", "after"]),
+];
 
 /// Statuses that count as rejecting invalid input: schemathesis's defaults without 5xx (a
 /// server error is never a proper rejection) and with 412 and 413, which Rhythm answers to a
@@ -143,8 +167,21 @@ fn fuzz(
     let token = runtime.block_on(seed(&base))?;
     let schema = format!("{base}/api/v1/openapi.json");
     let header = format!("Authorization: Bearer {token}");
+    let document: Value = runtime
+        .block_on(async { reqwest::get(&schema).await?.error_for_status()?.json().await })?;
     let config = target.join("conformance-schemathesis.toml");
-    std::fs::write(&config, REJECTION_CONFIG).context("writing the schemathesis configuration")?;
+    std::fs::write(&config, configuration(&document))
+        .context("writing the schemathesis configuration")?;
+    let hooks = target.join("conformance_hooks.py");
+    std::fs::write(&hooks, HOOKS).context("writing the schemathesis hooks")?;
+    let refusals = target.join("conformance-state-dependent.json");
+    let fields: serde_json::Map<String, Value> = STATE_DEPENDENT_FIELDS
+        .iter()
+        .map(|(op, fields)| ((*op).to_owned(), json!(fields)))
+        .collect();
+    std::fs::write(&refusals, json!({ "fields": fields }).to_string())?;
+    let _hooks = sh.push_env("SCHEMATHESIS_HOOKS", &hooks);
+    let _refusals = sh.push_env("RHYTHM_STATE_DEPENDENT", &refusals);
     let (seed, examples) = (options.seed.to_string(), options.max_examples.to_string());
     for attempt in 1..=2 {
         let report_dir = target.join(format!("conformance-report-{attempt}"));
@@ -177,6 +214,51 @@ fn fuzz(
         );
     }
     bail!("schemathesis errored twice without a failed check: the tool, not Rhythm (see above)")
+}
+
+/// The run's configuration: which statuses reject invalid data, and on which operations a
+/// schema-valid request may be refused because of the data (a listing's cursor the server
+/// did not issue: 400; an `If-Match` of another version: 412; a body's references and
+/// cross-field rules: 422).
+fn configuration(document: &Value) -> String {
+    let mut config = REJECTION_CONFIG.to_owned();
+    let mut extra: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+    for operation in operations_with(document, "query", "cursor") {
+        extra.entry(operation).or_default().push("400");
+    }
+    // `If-Match` names a version; any other than the current one fails the precondition.
+    for operation in operations_with(document, "header", "if-match") {
+        extra.entry(operation).or_default().push("412");
+    }
+    for (operation, _) in STATE_DEPENDENT_FIELDS {
+        extra.entry((*operation).to_owned()).or_default().push("422");
+    }
+    for (operation, statuses) in extra {
+        let statuses: Vec<String> =
+            ACCEPTANCE.iter().chain(&statuses).map(|s| format!("\"{s}\"")).collect();
+        config.push_str(&format!(
+            "\n[[operations]]\ninclude-name = \"{operation}\"\n\
+             checks.positive_data_acceptance.expected-statuses = [{}]\n",
+            statuses.join(", ")
+        ));
+    }
+    config
+}
+
+/// `METHOD /path` of every operation that takes the parameter `name` in `place`.
+fn operations_with(document: &Value, place: &str, name: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (path, item) in document["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            let takes_it = operation["parameters"].as_array().into_iter().flatten().any(|p| {
+                p["in"] == place && p["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(name))
+            });
+            if takes_it {
+                found.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    found
 }
 
 /// The JUnit reports schemathesis wrote, concatenated (empty when there are none).

@@ -48,6 +48,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// The OpenAPI document as served, with the rules utoipa's model cannot state (which
+/// fields exclude each other) added to its JSON.
+pub fn openapi_json() -> Result<serde_json::Value, serde_json::Error> {
+    let mut doc = serde_json::to_value(openapi())?;
+    crate::openapi::state_field_combinations(&mut doc);
+    Ok(doc)
+}
+
 /// Wraps `routes` in the middleware stack and the problem+json fallback.
 pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
     let body_limit = state.http.body_limit;

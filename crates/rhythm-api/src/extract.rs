@@ -217,6 +217,41 @@ where
 /// The message of a `null` where a field cannot be null.
 pub const NOT_NULL: &str = "must not be null";
 
+/// A JSON integer as JSON Schema defines one: `7`, and also `7.0` (a number whose
+/// fractional part is zero), which generated clients and some languages' encoders send for
+/// integer fields. `7.5` and numbers beyond `i64` are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Integer(pub i64);
+
+impl<'de> serde::Deserialize<'de> for Integer {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Integer;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Integer, E> {
+                Ok(Integer(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Integer, E> {
+                i64::try_from(v).map(Integer).map_err(|_| E::custom("integer out of range"))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Integer, E> {
+                // i64::MIN is exactly representable; 2^63 is the first float beyond i64::MAX.
+                const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+                if v.fract() == 0.0 && (-LIMIT..LIMIT).contains(&v) {
+                    #[allow(clippy::cast_possible_truncation)]
+                    Ok(Integer(v as i64))
+                } else {
+                    Err(E::custom("must be an integer"))
+                }
+            }
+        }
+        de.deserialize_any(Visitor)
+    }
+}
+
 /// Deserializes a field that distinguishes "absent" (`None`, via `#[serde(default)]`) from
 /// "null" (`Some(None)`), for PATCH bodies where `null` clears a value.
 pub fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>
@@ -240,6 +275,18 @@ mod tests {
         title: String,
         #[serde(default, deserialize_with = "double_option")]
         assignee: Option<Option<u32>>,
+    }
+
+    #[test]
+    fn integers_may_be_written_with_a_zero_fraction() {
+        let parse = |raw: &str| serde_json::from_str::<Integer>(raw).ok();
+        assert_eq!(parse("794"), Some(Integer(794)));
+        assert_eq!(parse("794.0"), Some(Integer(794)));
+        assert_eq!(parse("-3.0"), Some(Integer(-3)));
+        assert_eq!(parse("7.5"), None);
+        assert_eq!(parse("1e300"), None);
+        assert_eq!(parse("18446744073709551615"), None);
+        assert_eq!(parse("\"7\""), None);
     }
 
     fn errors_of(err: ApiError) -> (StatusCode, String) {

@@ -112,6 +112,20 @@ fn standardize(path: &str, operation: &mut Operation) {
     }
 }
 
+/// Request bodies whose fields exclude or require each other, in JSON Schema terms
+/// utoipa's model has no words for (`not`): a member is added by exactly one of `user_id`
+/// and `email`; a move takes at most one of `before` and `after`.
+pub fn state_field_combinations(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    let schemas = &mut doc["components"]["schemas"];
+    if let Some(add_member) = schemas.get_mut("AddMemberRequest") {
+        add_member["oneOf"] = json!([{"required": ["user_id"]}, {"required": ["email"]}]);
+    }
+    if let Some(move_request) = schemas.get_mut("MoveRequest") {
+        move_request["not"] = json!({"required": ["before", "after"]});
+    }
+}
+
 fn problem(description: &str) -> RefOr<utoipa::openapi::Response> {
     let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
     RefOr::T(ResponseBuilder::new().description(description).content(PROBLEM_JSON, content).build())

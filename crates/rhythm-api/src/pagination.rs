@@ -115,7 +115,7 @@ pub struct PageQuery {
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
-    #[param(min_length = 1)]
+    #[param(min_length = 1, pattern = "^[^\\u0000]*$")]
     pub cursor: Option<String>,
 }
 

@@ -170,8 +170,8 @@ impl AppState {
             cursors: Arc::new(crate::pagination::Cursors::new(&settings.auth.jwt_secret)?),
             http: Arc::new(settings.http),
             metrics: crate::metrics::handle()?,
-            openapi_json: crate::app::openapi()
-                .to_json()
+            openapi_json: crate::app::openapi_json()
+                .map(|doc| doc.to_string())
                 .map_err(|e| format!("serializing the OpenAPI document: {e}"))?
                 .into(),
         })

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::auth::extract::CurrentUser;
 use crate::dto::IssueStatusDto;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiQuery, present};
+use crate::extract::{ApiJson, ApiQuery, Integer, present};
 use crate::pagination::{Cursors, PageDto, PageQuery, Scope};
 use crate::routes::issues::{IssueDto, issues_scope};
 use crate::routes::projects::project_ref;
@@ -173,19 +173,20 @@ pub struct MoveRequest {
     /// Place directly above this issue (its number; it must be in the target column).
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = i64, minimum = 1)]
-    before: Option<i64>,
+    before: Option<Integer>,
     /// Place directly below this issue. Give at most one of `before` and `after`; with
     /// neither, the issue goes to the bottom of the column.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = i64, minimum = 1)]
-    after: Option<i64>,
+    after: Option<Integer>,
 }
 
 impl MoveRequest {
     fn validate(self) -> Result<(Option<IssueStatus>, Anchor), ApiError> {
         let mut v = Validator::new();
         let status = v.optional("status", self.status, |s| IssueStatus::parse(&s));
-        let positive = |n: i64| if n > 0 { Ok(n) } else { Err(Invalid("must be an issue number")) };
+        let positive =
+            |Integer(n)| if n > 0 { Ok(n) } else { Err(Invalid("must be an issue number")) };
         let before = v.optional("before", self.before, positive);
         let after = v.optional("after", self.after, positive);
         let anchor = match (before, after) {

@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::auth::extract::CurrentUser;
 use crate::dto::{EventKindDto, IssueStatusDto, IssueTypeDto, PriorityDto};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiQuery, NoBody, double_option, present};
+use crate::extract::{ApiJson, ApiQuery, Integer, NoBody, double_option, present};
 use crate::pagination::{PageDto, PageQuery, Scope};
 use crate::routes::projects::project_ref;
 use crate::state::AppState;
@@ -152,8 +152,8 @@ pub struct CreateIssueRequest {
     /// A sprint of this project that is not closed.
     #[schema(value_type = Option<Uuid>)]
     sprint_id: Option<String>,
-    #[schema(minimum = 0, maximum = 1000)]
-    story_points: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1000)]
+    story_points: Option<Integer>,
 }
 
 impl CreateIssueRequest {
@@ -167,7 +167,8 @@ impl CreateIssueRequest {
         let issue_type = v.optional("type", self.issue_type, type_field);
         let assignee_id = v.optional("assignee_id", self.assignee_id, uuid_field);
         let sprint_id = v.optional("sprint_id", self.sprint_id, uuid_field);
-        let story_points = v.optional("story_points", self.story_points, StoryPoints::new);
+        let story_points =
+            v.optional("story_points", self.story_points, |Integer(n)| StoryPoints::new(n));
         match (
             title,
             description,
@@ -269,7 +270,7 @@ pub struct UpdateIssueRequest {
     sprint_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>, minimum = 0, maximum = 1000)]
-    story_points: Option<Option<i64>>,
+    story_points: Option<Option<Integer>>,
 }
 
 /// A field that may be absent but not `null`.
@@ -313,7 +314,8 @@ impl UpdateIssueRequest {
         let issue_type = not_null(&mut v, "type", self.issue_type, type_field);
         let assignee_id = nullable(&mut v, "assignee_id", self.assignee_id, uuid_field);
         let sprint_id = nullable(&mut v, "sprint_id", self.sprint_id, uuid_field);
-        let story_points = nullable(&mut v, "story_points", self.story_points, StoryPoints::new);
+        let story_points =
+            nullable(&mut v, "story_points", self.story_points, |Integer(n)| StoryPoints::new(n));
         match (
             title,
             description,
@@ -515,7 +517,7 @@ pub struct IssueListQuery {
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
-    #[param(min_length = 1)]
+    #[param(min_length = 1, pattern = "^[^\\u0000]*$")]
     pub cursor: Option<String>,
 }
 

@@ -28,6 +28,7 @@ pub struct SearchParams {
     #[param(required = true, max_length = 256, pattern = "^[^\\u0000]*$")]
     pub q: Option<String>,
     /// Only this project (id or key).
+    #[param(pattern = "^[^\\u0000]*$")]
     pub project: Option<String>,
     /// Comma-separated statuses.
     #[param(
@@ -36,7 +37,7 @@ pub struct SearchParams {
     pub status: Option<String>,
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
-    #[param(min_length = 1)]
+    #[param(min_length = 1, pattern = "^[^\\u0000]*$")]
     pub cursor: Option<String>,
 }
 

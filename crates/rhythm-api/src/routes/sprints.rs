@@ -131,7 +131,7 @@ pub struct SprintListQuery {
     pub state: Option<String>,
     #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
-    #[param(min_length = 1)]
+    #[param(min_length = 1, pattern = "^[^\\u0000]*$")]
     pub cursor: Option<String>,
 }
 

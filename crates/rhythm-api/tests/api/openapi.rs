@@ -16,7 +16,7 @@ use crate::support::TestApp;
 const UNDOCUMENTED: [&str; 3] = ["/docs", "/docs/", "/docs/{*rest}"];
 
 fn document() -> Value {
-    serde_json::to_value(rhythm_api::app::openapi()).unwrap()
+    rhythm_api::app::openapi_json().unwrap()
 }
 
 fn operations(doc: &Value) -> Vec<(Method, String)> {
@@ -268,4 +268,40 @@ fn request_bodies_allow_null_only_where_it_clears() {
     assert_eq!(schemas["CreateIssueRequest"]["required"], json!(["title"]));
     assert_eq!(schemas["RegisterRequest"]["required"], json!(["email", "name", "password"]));
     assert!(schemas["UpdateProjectRequest"]["required"].is_null());
+}
+
+/// Fields that exclude each other are stated in the served document, and the server
+/// refuses exactly what it says: both or neither of `user_id` and `email`, both of
+/// `before` and `after`.
+#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
+async fn exclusive_fields_are_stated_and_enforced(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let served = app.get("/api/v1/openapi.json").send().await.json();
+    assert_eq!(served, document());
+    let schemas = &served["components"]["schemas"];
+    assert_eq!(
+        schemas["AddMemberRequest"]["oneOf"],
+        json!([{"required": ["user_id"]}, {"required": ["email"]}])
+    );
+    assert_eq!(schemas["MoveRequest"]["not"], json!({"required": ["before", "after"]}));
+
+    let owner = app.seed_user("owner").await;
+    let other = app.seed_user("other").await;
+    app.create_project(&owner, "RHY").await;
+    for body in [
+        json!({"role": "member"}),
+        json!({"role": "member", "user_id": other.id, "email": other.email}),
+    ] {
+        let res =
+            app.post("/api/v1/projects/RHY/members").token(&owner.token).json(&body).send().await;
+        res.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    }
+    let number = app.seed_issue("RHY", &owner, false).await;
+    let res = app
+        .post(&format!("/api/v1/projects/RHY/issues/{number}/move"))
+        .token(&owner.token)
+        .json(&json!({"before": number, "after": number}))
+        .send()
+        .await;
+    res.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 }
