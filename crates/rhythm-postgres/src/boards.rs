@@ -99,7 +99,7 @@ impl PgStore {
                 qb.push("true AS sprint_found, ");
             }
         }
-        qb.push(crate::issues::issue_summary_columns!());
+        crate::issues::push_summary_columns(&mut qb);
         qb.push(" FROM access a CROSS JOIN cols c CROSS JOIN LATERAL (");
         if sprint.is_none() && *filter == IssueFilter::default() {
             // The whole project: the totals the triggers keep (migration 0004).

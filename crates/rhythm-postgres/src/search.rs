@@ -326,10 +326,8 @@ impl SearchRepository for PgStore {
             }
         }
         qb.push("), ranked AS (SELECT ");
-        qb.push(crate::issues::issue_summary_columns!());
-        qb.push(", left(i.description, ");
-        qb.push_bind(HIGHLIGHT_INPUT_CHARS);
-        qb.push("::int) AS highlight_source, s.project_key, CASE WHEN i.id IN (SELECT id FROM key_match) THEN ");
+        crate::issues::push_summary_columns(&mut qb);
+        qb.push(", s.project_key, CASE WHEN i.id IN (SELECT id FROM key_match) THEN ");
         qb.push_bind(KEY_MATCH_SCORE);
         qb.push("::real ELSE ts_rank(i.search, ");
         push_tsquery(&mut qb, query);
@@ -349,7 +347,11 @@ impl SearchRepository for PgStore {
         push_tsquery(&mut qb, query);
         qb.push(", ");
         qb.push_bind(format!("StartSel={MARK_START}, StopSel={MARK_END}, HighlightAll=true"));
-        qb.push(") AS title_highlight, ts_headline('english', translate(r.highlight_source, ");
+        // The page's own rows only: the highlighter reads the start of the whole
+        // description (the listed one is cut shorter).
+        qb.push(") AS title_highlight, ts_headline('english', translate(left(d.description, ");
+        qb.push_bind(HIGHLIGHT_INPUT_CHARS);
+        qb.push("::int), ");
         qb.push_bind(SENTINELS);
         qb.push(", ''), ");
         push_tsquery(&mut qb, query);
@@ -373,7 +375,10 @@ impl SearchRepository for PgStore {
         }
         qb.push(" ORDER BY r.score DESC, r.created_at DESC, r.id DESC LIMIT ");
         qb.push_bind(page.limit.probe());
-        qb.push(") r ON true ORDER BY r.score DESC, r.created_at DESC, r.id DESC");
+        qb.push(
+            ") r ON true LEFT JOIN issues d ON d.id = r.id
+             ORDER BY r.score DESC, r.created_at DESC, r.id DESC",
+        );
 
         // Not a named prepared statement: plans must fit each query's actual terms and
         // scope, not a generic plan made for the first few.

@@ -74,14 +74,28 @@ fn is_connection_error(err: &sqlx::Error) -> bool {
         || err.as_database_error().and_then(|e| e.code()).is_some_and(|code| code == "57P03")
 }
 
+/// Runs `task` every `period` (the first run right away) for the life of the process.
+fn spawn_every<F, Fut>(period: Duration, mut task: F)
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        loop {
+            ticks.tick().await;
+            task().await;
+        }
+    });
+}
+
 /// Keeps the sign-in attempt counters as small as the last minute's traffic. Every replica
 /// runs this; a second deletion of the same rows finds nothing.
 fn spawn_rate_limit_pruning(state: &AppState) {
     let limits = state.auth_limits.clone();
-    tokio::spawn(async move {
-        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            every_minute.tick().await;
+    spawn_every(Duration::from_secs(60), move || {
+        let limits = limits.clone();
+        async move {
             if let Err(err) = limits.forget_ended().await {
                 tracing::warn!(status = %err.status(), "could not drop ended sign-in attempt counters");
             }
@@ -93,10 +107,9 @@ fn spawn_rate_limit_pruning(state: &AppState) {
 /// hourly. Every replica runs this; the second deletion finds nothing.
 fn spawn_session_pruning(state: &AppState) {
     let auth = state.auth.clone();
-    tokio::spawn(async move {
-        let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            every_hour.tick().await;
+    spawn_every(Duration::from_secs(3600), move || {
+        let auth = auth.clone();
+        async move {
             match auth.prune_sessions().await {
                 Ok(deleted) => tracing::debug!(deleted, "pruned ended sessions"),
                 Err(err) => tracing::warn!(error = %err, "could not prune ended sessions"),

@@ -748,3 +748,53 @@ async fn listing_filters(pool: PgPool) {
         .await;
     garbage.assert_problem(StatusCode::BAD_REQUEST, "invalid_cursor");
 }
+
+/// JSON Schema's integers include `3.0`; a fraction or a number beyond range is refused.
+#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
+async fn integer_fields_take_numbers_with_a_zero_fraction(pool: PgPool) {
+    let app = TestApp::new(pool);
+    let owner = app.seed_user("owner").await;
+    app.create_project(&owner, "RHY").await;
+    let res = app
+        .post("/api/v1/projects/RHY/issues")
+        .token(&owner.token)
+        .json(&json!({"title": "Points", "story_points": 3.0}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED);
+    assert_eq!(res.json()["story_points"], json!(3));
+    for bad in [json!(2.5), json!(1e300)] {
+        let res = app
+            .patch("/api/v1/projects/RHY/issues/1")
+            .token(&owner.token)
+            .json(&json!({"story_points": bad}))
+            .send()
+            .await;
+        let problem = res.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(problem["errors"][0]["field"], "story_points", "{bad}");
+    }
+    app.post("/api/v1/projects/RHY/issues")
+        .token(&owner.token)
+        .json(&json!({"title": "Two"}))
+        .send()
+        .await;
+    let moved = app
+        .post("/api/v1/projects/RHY/issues/2/move")
+        .token(&owner.token)
+        .json(&json!({"before": 1.0}))
+        .send()
+        .await;
+    assert_eq!(moved.status, StatusCode::OK);
+    let numbers: Vec<i64> = app
+        .get("/api/v1/projects/RHY/issues?sort=rank")
+        .token(&owner.token)
+        .send()
+        .await
+        .json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["number"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, [2, 1]);
+}

@@ -201,7 +201,6 @@ pub const PASSWORD: &str = "correct horse battery";
 #[derive(Clone, Debug)]
 pub struct Account {
     pub id: uuid::Uuid,
-    #[allow(dead_code)]
     pub email: String,
     pub token: String,
     pub refresh: String,
