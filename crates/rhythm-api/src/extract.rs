@@ -72,8 +72,8 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
     })
 }
 
-/// Whether JSON text holds a NUL character (`\u0000` not itself escaped): PostgreSQL text
-/// cannot store one, so it is refused at the door.
+/// Whether JSON text holds a NUL character (`\u0000` not itself escaped): the domain keeps
+/// no such text ([`rhythm_domain::values::REFUSED_CHAR`]), so it is refused at the door.
 fn contains_nul_escape(bytes: &[u8]) -> bool {
     let mut backslashes = 0usize;
     for (i, b) in bytes.iter().enumerate() {

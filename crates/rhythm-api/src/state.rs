@@ -3,10 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rhythm_domain::ports::{
-    AttemptCounter, BoardRepository, IssueRepository, MemberRepository, ProjectRepository,
-    SearchRepository, SessionRepository, SprintRepository, StoreHealth, UserRepository,
-};
+pub use rhythm_domain::ports::Store;
+use rhythm_domain::ports::{AttemptCounter, Clock, StoreHealth, SystemClock};
 use rhythm_domain::services::auth::{AuthService, AuthSettings};
 use rhythm_domain::services::boards::BoardService;
 use rhythm_domain::services::issues::IssueService;
@@ -96,42 +94,19 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
-/// Every port a storage adapter must implement for Rhythm to run on it.
-pub trait Store:
-    StoreHealth
-    + UserRepository
-    + SessionRepository
-    + ProjectRepository
-    + MemberRepository
-    + IssueRepository
-    + SprintRepository
-    + BoardRepository
-    + SearchRepository
-    + AttemptCounter
-    + Clone
-    + 'static
-{
-}
-impl<T> Store for T where
-    T: StoreHealth
-        + UserRepository
-        + SessionRepository
-        + ProjectRepository
-        + MemberRepository
-        + IssueRepository
-        + SprintRepository
-        + BoardRepository
-        + SearchRepository
-        + AttemptCounter
-        + Clone
-        + 'static
-{
-}
-
 impl AppState {
     /// Wires the services onto one storage adapter. Computes a dummy password hash, so it
     /// takes a few milliseconds.
     pub fn new<S: Store>(store: S, settings: Settings) -> Result<Self, String> {
+        Self::with_clock(store, settings, Arc::new(SystemClock))
+    }
+
+    /// As [`AppState::new`], with the services reading time from `clock`.
+    pub fn with_clock<S: Store>(
+        store: S,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, String> {
         let store = Arc::new(store);
         let limits_store: Arc<dyn AttemptCounter> = store.clone();
         let tokens =
@@ -142,6 +117,7 @@ impl AppState {
             store.clone(),
             hasher,
             tokens.clone(),
+            clock.clone(),
             AuthSettings {
                 allow_signup: settings.auth.allow_signup,
                 refresh_token_ttl: settings.auth.refresh_token_ttl,
@@ -151,7 +127,7 @@ impl AppState {
         let projects = ProjectService::new(store.clone(), store.clone(), store.clone());
         let issues = IssueService::new(store.clone(), store.clone());
         let boards = BoardService::new(store.clone(), store.clone());
-        let search = SearchService::new(store.clone());
+        let search = SearchService::new(store.clone(), clock.clone());
         let sprints = SprintService::new(store.clone(), store.clone(), store.clone());
         Ok(Self {
             health: store,
@@ -164,6 +140,7 @@ impl AppState {
             tokens,
             auth_limits: Arc::new(AuthRateLimiter::new(
                 limits_store,
+                clock.clone(),
                 settings.auth.rate_per_min,
                 &settings.auth.jwt_secret,
             )?),

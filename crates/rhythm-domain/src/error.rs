@@ -68,6 +68,7 @@ impl Conflict {
 }
 
 /// What a storage port reports besides success. Port docs say which variant means what.
+/// Whatever a port method fails with, it wrote nothing: every write is one transaction.
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
     /// A uniqueness or state rule of the store refused the change.
@@ -76,7 +77,11 @@ pub enum RepoError {
     /// A row the change refers to does not exist (a foreign key found nothing).
     #[error("referenced row not found")]
     NotFound,
-    /// The store cannot be reached right now (down, pool exhausted, timed out); retry later.
+    /// The store cannot serve this right now and a retry may succeed: it is down or
+    /// unreachable, no connection came free in time, a statement timed out, or the store
+    /// gave up on a transaction because of others (PostgreSQL's serialization failures and
+    /// deadlocks, SQLite's `SQLITE_BUSY`/`SQLITE_LOCKED`). Answered as 503 with
+    /// `Retry-After`, never as a server error.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     /// A rule of the store's schema refused a value (a CHECK constraint): the domain should

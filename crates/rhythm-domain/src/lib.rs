@@ -8,6 +8,7 @@ pub mod board;
 pub mod error;
 pub mod issue;
 pub mod pagination;
+pub mod placement;
 pub mod policy;
 pub mod ports;
 pub mod project;

@@ -76,6 +76,17 @@ pub fn authorize(role: Option<Role>, action: Action) -> Result<(), Denied> {
     if allowed { Ok(()) } else { Err(Denied::Forbidden) }
 }
 
+/// Whether a member with `role` may be an issue's assignee: whoever may work on issues.
+pub fn may_be_assigned(role: Role) -> bool {
+    authorize(Some(role), Action::UpdateIssue).is_ok()
+}
+
+/// The wire names of the roles [`may_be_assigned`] accepts, for stores that check an
+/// assignee's role under lock in the same statement as the write.
+pub fn assignable_role_names() -> Vec<&'static str> {
+    Role::ALL.iter().copied().filter(|r| may_be_assigned(*r)).map(Role::as_str).collect()
+}
+
 /// Shorthand for services: the policy's answer as a domain error.
 pub fn require(role: Option<Role>, action: Action) -> Result<(), DomainError> {
     authorize(role, action).map_err(DomainError::from)
@@ -117,6 +128,12 @@ mod tests {
                 assert_eq!(authorize(Some(*role), action), want, "{role} {action:?}");
             }
         }
+    }
+
+    #[test]
+    fn members_and_stronger_may_be_assigned() {
+        assert_eq!(assignable_role_names(), ["member", "maintainer", "owner"]);
+        assert!(!may_be_assigned(Role::Viewer));
     }
 
     #[test]

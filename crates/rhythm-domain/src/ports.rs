@@ -6,6 +6,7 @@
 //! double (`MockStoreHealth`…) for service unit tests.
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::board::{Board, Move, MoveOutcome};
@@ -22,7 +23,7 @@ use crate::project::{
 use crate::search::{Hit, HitKey};
 use crate::sprint::{Completion, CompletionTarget, NewSprint, Sprint, SprintKey, SprintPatch};
 use crate::user::{
-    AccessToken, NewRefreshToken, NewUser, RefreshSecret, Rotation, TokenHash, User,
+    AccessToken, NewRefreshToken, NewUser, RefreshSecret, Replacement, Rotation, TokenHash, User,
     UserCredentials,
 };
 use crate::values::{Password, ProjectRef, Role, SprintState, UserName};
@@ -48,6 +49,55 @@ where
     fn decide(&self, state: &State) -> Result<Option<Write>, DomainError> {
         self(state)
     }
+}
+
+/// The time services go by: expiry of tokens and sessions, the snapshot of a search walk.
+/// Injected, so tests can set it; [`SystemClock`] in production.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// Every port a storage adapter must implement for Rhythm to run on it.
+pub trait Store:
+    StoreHealth
+    + UserRepository
+    + SessionRepository
+    + ProjectRepository
+    + MemberRepository
+    + IssueRepository
+    + SprintRepository
+    + BoardRepository
+    + SearchRepository
+    + AttemptCounter
+    + Clone
+    + 'static
+{
+}
+impl<T> Store for T where
+    T: StoreHealth
+        + UserRepository
+        + SessionRepository
+        + ProjectRepository
+        + MemberRepository
+        + IssueRepository
+        + SprintRepository
+        + BoardRepository
+        + SearchRepository
+        + AttemptCounter
+        + Clone
+        + 'static
+{
 }
 
 /// Whether the store can serve requests right now.
@@ -109,18 +159,19 @@ pub trait SessionRepository: Send + Sync {
     /// Stores the first token of a new chain (a login or registration).
     async fn start(&self, token: &NewRefreshToken) -> Result<(), RepoError>;
 
-    /// Atomically exchanges the live token `presented` for `replacement` (same chain, same
-    /// user and session end: `replacement.user_id` and `session_expires_at` are ignored and
-    /// taken from the presented token; the replacement expires at the earlier of its own
-    /// `expires_at` and the session's end). A token is live while it is not rotated, not
-    /// revoked, not expired and its session has not ended. Of two
-    /// concurrent rotations of one token exactly one gets `Rotated`. A token that was
-    /// already rotated gives `Reused` and revokes its whole chain; an unknown, expired or
-    /// revoked one gives `Refused`.
+    /// Atomically exchanges the token `presented`, if it is live at `now`, for
+    /// `replacement`, which joins the presented token's chain with its user and session
+    /// end and expires at the earlier of its own `expires_at` and the session's end. A token
+    /// is live at `now` while it is not rotated, not revoked, `now` is before its
+    /// `expires_at` and before its session's end. Of any number of concurrent rotations of
+    /// one token exactly one gets `Rotated` (the others then find it rotated: `Reused`). A
+    /// token that was already rotated gives `Reused` and revokes its whole chain, the newest
+    /// token included; an unknown, expired or revoked one gives `Refused`.
     async fn rotate(
         &self,
         presented: &TokenHash,
-        replacement: &NewRefreshToken,
+        replacement: &Replacement,
+        now: OffsetDateTime,
     ) -> Result<Rotation, RepoError>;
 
     /// Revokes the token (logout). A token that was already rotated revokes its whole
@@ -400,12 +451,29 @@ pub trait BoardRepository: Send + Sync {
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait SearchRepository: Send + Sync {
-    /// Live issues matching `filter` (whose `text` is set), best match first, among the live
-    /// projects `user` is a member of — or only in `project`. An issue whose key is the
-    /// whole query comes first. `None` when `project` is given and the caller may not see
-    /// it. Results of a walk through the pages stay stable: issues created after the first
-    /// page are left out of later pages. Descriptions may be cut as in
-    /// `IssueRepository::list`; the description highlight is made from (at least) its first
+    /// Live issues matching `filter` (whose `text` is set) and created before `as_of`, best
+    /// match first, among the live projects `user` is a member of — or only in `project`.
+    /// `None` when `project` is given and the caller may not see it.
+    ///
+    /// Scoring, which every adapter must keep so that a walk through the pages neither
+    /// repeats nor skips an issue:
+    /// - an issue whose key is the whole query scores
+    ///   [`KEY_MATCH_SCORE`](crate::search::KEY_MATCH_SCORE) and comes first; any other
+    ///   score is in `0.0..KEY_MATCH_SCORE`;
+    /// - a score depends only on the issue and the query, never on other rows (no corpus
+    ///   statistics such as BM25's), so inserting issues does not move the cursor's key;
+    /// - a term found in the title scores above the same term found only in the
+    ///   description;
+    /// - order is score descending, then `created_at` and `id` descending: the [`HitKey`];
+    /// - a query whose every positive term is a word the adapter does not index (a stop
+    ///   word) matches nothing, as does one with no positive term at all
+    ///   ([`SearchQuery::is_searchable`](crate::search::SearchQuery::is_searchable)).
+    ///
+    /// Only the [`CANDIDATES`](crate::search::CANDIDATES) most recently created matches in
+    /// scope are ranked (each project searched contributing its share), so a very broad
+    /// query costs what a narrow one does.
+    /// Descriptions may be cut as in `IssueRepository::list`; the description highlight is
+    /// made from (at least) its first
     /// [`HIGHLIGHT_INPUT_CHARS`](crate::search::HIGHLIGHT_INPUT_CHARS) characters.
     async fn search(
         &self,
@@ -413,6 +481,7 @@ pub trait SearchRepository: Send + Sync {
         project: Option<ProjectRef>,
         filter: &IssueFilter,
         page: &PageRequest<HitKey>,
+        as_of: OffsetDateTime,
     ) -> Result<Option<Page<Hit, HitKey>>, RepoError>;
 }
 
@@ -421,19 +490,27 @@ pub trait SearchRepository: Send + Sync {
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait AttemptCounter: Send + Sync {
-    /// Counts one attempt against each of `keys` in its current window (a window starts
-    /// with the first attempt after the previous one ended and lasts `window`) and returns,
-    /// for each key in the order given, the attempts counted in its window so far, this one
-    /// included, and the time left until that window ends. `Unavailable` when the store
-    /// cannot be reached.
+    /// Counts one attempt, made at `now`, against each of `keys` in its current window (a
+    /// window starts with the first attempt after the previous one ended and lasts
+    /// `window`) and returns, for each key in the order given, the attempts counted in its
+    /// window so far, this one included, and the time left until that window ends.
+    /// Concurrent attempts on one key are all counted (none lost, as an atomic increment);
+    /// keys are taken in a fixed order, so attempts sharing keys never deadlock.
+    /// `Unavailable` when the store cannot be reached.
     async fn count_attempt(
         &self,
         keys: &[AttemptKey],
         window: std::time::Duration,
+        now: OffsetDateTime,
     ) -> Result<Vec<AttemptCount>, RepoError>;
 
-    /// Drops the counters of windows that ended; returns how many.
-    async fn forget_ended(&self, window: std::time::Duration) -> Result<u64, RepoError>;
+    /// Drops the counters of windows that ended by `now`; returns how many. Never waits on
+    /// a concurrent attempt (one that holds a counter keeps it).
+    async fn forget_ended(
+        &self,
+        window: std::time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<u64, RepoError>;
 }
 
 /// What a sign-in attempt is counted against: an opaque digest (of a client address or an

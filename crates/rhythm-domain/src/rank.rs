@@ -18,7 +18,8 @@ pub const REBALANCE_ABOVE: usize = 128;
 /// Respacing must bring every rank it writes to at most this length, leaving room for many
 /// more moves into the same spot before the next respacing.
 pub const RESPACED_MAX: usize = REBALANCE_ABOVE / 2;
-/// The longest rank the database accepts.
+/// The longest rank there is: respacing keeps every rank within it, and every store must
+/// hold ranks of up to this many bytes.
 pub const MAX_LEN: usize = 255;
 
 fn digit(byte: u8) -> Option<usize> {

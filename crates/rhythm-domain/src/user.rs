@@ -63,6 +63,15 @@ pub struct NewRefreshToken {
     pub session_expires_at: OffsetDateTime,
 }
 
+/// The token that replaces a rotated one. Its chain, user and session end are the
+/// presented token's, which only the store knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replacement {
+    pub id: Uuid,
+    pub hash: TokenHash,
+    pub expires_at: OffsetDateTime,
+}
+
 /// What presenting a refresh token for rotation led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {

@@ -12,6 +12,11 @@ fn char_len(s: &str) -> usize {
     s.chars().count()
 }
 
+/// No text Rhythm keeps may hold a NUL character: no client means to send one, and some
+/// stores cannot hold it (PostgreSQL's `text`). Adapters may rely on never being given
+/// one; the HTTP adapter refuses it in every query string and body, before parsing.
+pub const REFUSED_CHAR: char = '\0';
+
 /// Declares a trimmed, length-bounded text value (`min..=max` characters after trimming).
 macro_rules! bounded_text {
     ($(#[$meta:meta])* $name:ident, $min:literal, $max:literal, $message:literal, trim = $trim:literal) => {
@@ -270,9 +275,18 @@ named_enum!(
 );
 
 impl IssueStatus {
+    /// The resolved statuses: their issues carry `resolved_at`, leave the backlog, keep
+    /// their assignee when the assignee leaves and stay behind when a sprint completes.
+    pub const RESOLVED: &'static [IssueStatus] = &[Self::Done, Self::Cancelled];
+
     /// Done and cancelled issues are resolved: they carry `resolved_at` and leave the backlog.
     pub fn is_resolved(self) -> bool {
-        matches!(self, Self::Done | Self::Cancelled)
+        Self::RESOLVED.contains(&self)
+    }
+
+    /// The wire names of [`IssueStatus::RESOLVED`], for stores that filter on the set.
+    pub fn resolved_names() -> Vec<&'static str> {
+        Self::RESOLVED.iter().map(|s| s.as_str()).collect()
     }
 }
 

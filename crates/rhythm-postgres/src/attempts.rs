@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rhythm_domain::RepoError;
 use rhythm_domain::ports::{AttemptCount, AttemptCounter, AttemptKey};
+use time::OffsetDateTime;
 
 use crate::PgStore;
 use crate::error::map_err;
@@ -17,6 +18,7 @@ impl AttemptCounter for PgStore {
         &self,
         keys: &[AttemptKey],
         window: Duration,
+        now: OffsetDateTime,
     ) -> Result<Vec<AttemptCount>, RepoError> {
         // Rows are locked in key order, so two attempts with the same keys never deadlock.
         let mut sorted: Vec<&AttemptKey> = keys.iter().collect();
@@ -25,17 +27,18 @@ impl AttemptCounter for PgStore {
         let digests: Vec<Vec<u8>> = sorted.iter().map(|k| k.0.to_vec()).collect();
         let rows: Vec<(Vec<u8>, i32, f64)> = sqlx::query_as(
             "INSERT INTO sign_in_attempts AS a (key, window_started_at, attempts)
-             SELECT k, now(), 1 FROM unnest($1::bytea[]) WITH ORDINALITY AS u(k, o) ORDER BY o
+             SELECT k, $3, 1 FROM unnest($1::bytea[]) WITH ORDINALITY AS u(k, o) ORDER BY o
              ON CONFLICT (key) DO UPDATE SET
-                 window_started_at = CASE WHEN a.window_started_at <= now() - $2 * interval '1 second'
-                                          THEN now() ELSE a.window_started_at END,
-                 attempts = CASE WHEN a.window_started_at <= now() - $2 * interval '1 second'
+                 window_started_at = CASE WHEN a.window_started_at <= $3 - $2 * interval '1 second'
+                                          THEN $3 ELSE a.window_started_at END,
+                 attempts = CASE WHEN a.window_started_at <= $3 - $2 * interval '1 second'
                                  THEN 1 ELSE a.attempts + 1 END
              RETURNING a.key, a.attempts,
-                       extract(epoch FROM a.window_started_at + $2 * interval '1 second' - now())::float8",
+                       extract(epoch FROM a.window_started_at + $2 * interval '1 second' - $3)::float8",
         )
         .bind(&digests)
         .bind(window.as_secs_f64())
+        .bind(now)
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
@@ -54,16 +57,17 @@ impl AttemptCounter for PgStore {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn forget_ended(&self, window: Duration) -> Result<u64, RepoError> {
+    async fn forget_ended(&self, window: Duration, now: OffsetDateTime) -> Result<u64, RepoError> {
         // Rows an attempt holds are skipped (their window restarts anyway), so pruning never
         // waits on, or deadlocks with, a sign-in.
         let done = sqlx::query(
             "DELETE FROM sign_in_attempts WHERE key IN (
                  SELECT key FROM sign_in_attempts
-                 WHERE window_started_at <= now() - $1 * interval '1 second'
+                 WHERE window_started_at <= $2 - $1 * interval '1 second'
                  FOR UPDATE SKIP LOCKED)",
         )
         .bind(window.as_secs_f64())
+        .bind(now)
         .execute(&self.pool)
         .await
         .map_err(map_err)?;

@@ -13,9 +13,10 @@ use rhythm_domain::issue::{
     SUMMARY_READ_CHARS, SortValue, SprintFilter, UpdateOutcome,
 };
 use rhythm_domain::pagination::{Page, PageRequest};
+use rhythm_domain::policy;
 use rhythm_domain::ports::{Decision, IssueRepository};
 use rhythm_domain::project::{ProjectAccess, Scoped};
-use rhythm_domain::values::{IssueStatus, IssueType, Priority, ProjectRef};
+use rhythm_domain::values::{IssueStatus, IssueType, Priority, ProjectRef, SprintState};
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, Postgres, QueryBuilder, Row};
 use time::OffsetDateTime;
@@ -53,11 +54,12 @@ pub(crate) fn push_summary_columns(qb: &mut QueryBuilder<Postgres>) {
     qb.push(") AS description");
 }
 
-/// Checks, under share locks, that the assignee ($a) is a member with role member or
-/// stronger and the sprint ($s) an open sprint of the project ($p): a concurrent removal
-/// or sprint completion waits for this statement instead of slipping past it.
+/// Checks, under share locks, that the assignee ($a) is a member whose role is one of
+/// the roles the domain lets be assigned ($r, a text array) and the sprint ($s) a sprint of
+/// the project ($p) that is not closed ($c): a concurrent removal or sprint completion waits
+/// for this statement instead of slipping past it.
 macro_rules! reference_checks {
-    ($p:literal, $a:literal, $s:literal) => {
+    ($p:literal, $a:literal, $s:literal, $r:literal, $c:literal) => {
         concat!(
             "refs AS (SELECT (",
             $a,
@@ -67,7 +69,9 @@ macro_rules! reference_checks {
             $p,
             " AND user_id = ",
             $a,
-            " AND role IN ('owner', 'maintainer', 'member')
+            " AND role = ANY(",
+            $r,
+            "::text[])
                  FOR SHARE)) AS assignee_ok,
              (",
             $s,
@@ -76,10 +80,17 @@ macro_rules! reference_checks {
             $p,
             " AND id = ",
             $s,
-            " AND state <> 'closed'
+            " AND state <> ",
+            $c,
+            "
                  FOR SHARE)) AS sprint_ok)"
         )
     };
+}
+
+/// A stored status, which the schema's CHECK keeps to the domain's names.
+pub(crate) fn parse_status(raw: &str) -> Result<IssueStatus, RepoError> {
+    decode("status", raw, |s| IssueStatus::parse(s).ok())
 }
 
 fn decode<T>(field: &str, raw: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, RepoError> {
@@ -206,7 +217,7 @@ impl IssueRepository for PgStore {
         // a number. Resolved issues are created with resolved_at set.
         let row = sqlx::query(concat!(
             "WITH ",
-            reference_checks!("$1", "$9", "$10"),
+            reference_checks!("$1", "$9", "$10", "$13", "$14"),
             ", counter AS (
                  UPDATE projects SET issue_counter = issue_counter + 1
                  WHERE id = $1 AND archived_at IS NULL AND (SELECT assignee_ok AND sprint_ok FROM refs)
@@ -216,12 +227,12 @@ impl IssueRepository for PgStore {
                                      assignee_id, reporter_id, sprint_id, story_points, rank, resolved_at)
                  SELECT $2, $1, c.issue_counter, $3, $4, $5, $6, $7, $9, $8, $10, $11,
                         rhythm_rank_for_position(c.issue_counter),
-                        CASE WHEN $5 IN ('done', 'cancelled') THEN now() END
+                        CASE WHEN $15 THEN now() END
                  FROM counter c
                  RETURNING *
              ), event AS (
                  INSERT INTO issue_events (id, project_id, issue_id, actor_id, kind)
-                 SELECT $12, i.project_id, i.id, $8, 'created' FROM i
+                 SELECT $12, i.project_id, i.id, $8, $16 FROM i
              )
              SELECT refs.assignee_ok, refs.sprint_ok, counter.key AS project_key, ",
             issue_columns!(),
@@ -239,6 +250,10 @@ impl IssueRepository for PgStore {
         .bind(issue.sprint_id)
         .bind(issue.story_points.map(|p| p.get()))
         .bind(Uuid::now_v7())
+        .bind(policy::assignable_role_names())
+        .bind(SprintState::Closed.as_str())
+        .bind(issue.status.is_resolved())
+        .bind(EventKind::Created.as_str())
         .fetch_one(&self.pool)
         .await
         .map_err(map_err)?;
@@ -325,18 +340,18 @@ impl IssueRepository for PgStore {
         };
         let row = sqlx::query(concat!(
             "WITH ",
-            reference_checks!("$2", "$10", "$11"),
+            reference_checks!("$2", "$10", "$11", "$16", "$17"),
             ", u AS (
                  UPDATE issues SET
                      title = $3, description = $4, status = $5, priority = $6, type = $7,
                      assignee_id = $8, sprint_id = $9, story_points = $12,
-                     resolved_at = CASE WHEN $5 IN ('done', 'cancelled') THEN COALESCE(resolved_at, now()) END,
+                     resolved_at = CASE WHEN $18 THEN COALESCE(resolved_at, now()) END,
                      version = version + 1, updated_at = now()
                  WHERE id = $1 AND (SELECT assignee_ok AND sprint_ok FROM refs)
                  RETURNING *
              ), event AS (
                  INSERT INTO issue_events (id, project_id, issue_id, actor_id, kind, changes)
-                 SELECT $13, u.project_id, u.id, $14, 'updated', $15 FROM u
+                 SELECT $13, u.project_id, u.id, $14, $19, $15 FROM u
              )
              SELECT refs.assignee_ok, refs.sprint_ok, ",
             issue_columns!(),
@@ -357,6 +372,10 @@ impl IssueRepository for PgStore {
         .bind(Uuid::now_v7())
         .bind(actor)
         .bind(encode_changes(&edit.changes)?)
+        .bind(policy::assignable_role_names())
+        .bind(SprintState::Closed.as_str())
+        .bind(edit.status.is_resolved())
+        .bind(EventKind::Updated.as_str())
         .fetch_one(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -385,7 +404,7 @@ impl IssueRepository for PgStore {
                  RETURNING *
              ), event AS (
                  INSERT INTO issue_events (id, project_id, issue_id, actor_id, kind)
-                 SELECT $3, i.project_id, i.id, $4, CASE WHEN $2 THEN 'deleted' ELSE 'restored' END FROM i
+                 SELECT $3, i.project_id, i.id, $4, $5 FROM i
              )
              SELECT p.key AS project_key, ",
             issue_columns!(),
@@ -395,6 +414,7 @@ impl IssueRepository for PgStore {
         .bind(deleted)
         .bind(Uuid::now_v7())
         .bind(actor)
+        .bind(if deleted { EventKind::Deleted } else { EventKind::Restored }.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
@@ -534,7 +554,9 @@ pub(crate) fn push_filters(qb: &mut QueryBuilder<Postgres>, filter: &IssueFilter
             qb.push(" AND i.sprint_id IS NULL");
         }
         Some(SprintFilter::Active) => {
-            qb.push(" AND i.sprint_id = (SELECT s.id FROM sprints s WHERE s.project_id = i.project_id AND s.state = 'active')");
+            qb.push(" AND i.sprint_id = (SELECT s.id FROM sprints s WHERE s.project_id = i.project_id AND s.state = ");
+            qb.push_bind(SprintState::Active.as_str());
+            qb.push(")");
         }
         None => {}
     }

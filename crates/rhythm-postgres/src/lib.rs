@@ -9,6 +9,7 @@ mod boards;
 pub mod error;
 mod health;
 mod issues;
+mod locks;
 mod pool;
 mod projects;
 mod search;

@@ -9,7 +9,7 @@ use rhythm_domain::project::{
     Member, MemberKey, MemberUser, MembershipChange, MembershipState, NewProject, Project,
     ProjectAccess, ProjectPatch, ProjectWithRole,
 };
-use rhythm_domain::values::{ProjectRef, Role};
+use rhythm_domain::values::{IssueStatus, ProjectRef, Role};
 use sqlx::{FromRow, Postgres, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::PgStore;
 use crate::error::map_err;
 use crate::issues::record_events;
+use crate::locks::{LockPurpose, lock_project};
 
 /// The two bind values that name a project: by id, or (id NULL) by key. Queries resolve
 /// them with `COALESCE($1::uuid, (SELECT id FROM projects WHERE key = $2))`, one plan for
@@ -86,7 +87,7 @@ impl ProjectRepository for PgStore {
                  RETURNING id, key, name, description, created_at, updated_at
              ), m AS (
                  INSERT INTO project_members (project_id, user_id, role)
-                 SELECT id, $5, 'owner' FROM p
+                 SELECT id, $5, $6 FROM p
                  RETURNING role
              )
              SELECT p.*, m.role FROM p, m",
@@ -96,6 +97,7 @@ impl ProjectRepository for PgStore {
         .bind(project.name.as_str())
         .bind(project.description.as_str())
         .bind(owner)
+        .bind(Role::Owner.as_str())
         .fetch_one(&self.pool)
         .await
         .map_err(map_err)?;
@@ -227,9 +229,6 @@ impl TryFrom<MemberRow> for Member {
     }
 }
 
-/// Namespace of the advisory locks that serialize membership changes per project.
-const MEMBERSHIP_LOCK: i32 = 0x5248_4d42; // "RHMB"
-
 /// Starts a membership change: takes the project's membership lock, then reads the
 /// actor's role, the target and the owner count for the domain to decide on. `NotFound`
 /// when the target is no member of the live project.
@@ -237,12 +236,7 @@ async fn begin_membership_change(
     tx: &mut Transaction<'_, Postgres>,
     change: &MembershipChange,
 ) -> Result<MembershipState, RepoError> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2::text))")
-        .bind(MEMBERSHIP_LOCK)
-        .bind(change.project_id)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
+    lock_project(tx, change.project_id, LockPurpose::Members).await?;
     let target: Option<MemberRow> = sqlx::query_as(
         "SELECT u.id, u.name, u.email, m.role, m.added_at
          FROM project_members m JOIN users u ON u.id = m.user_id
@@ -257,10 +251,11 @@ async fn begin_membership_change(
     let target = Member::try_from(target.ok_or(RepoError::NotFound)?)?;
     let (actor_role, owners): (Option<String>, i64) = sqlx::query_as(
         "SELECT (SELECT role FROM project_members WHERE project_id = $1 AND user_id = $2),
-                (SELECT count(*) FROM project_members WHERE project_id = $1 AND role = 'owner')",
+                (SELECT count(*) FROM project_members WHERE project_id = $1 AND role = $3)",
     )
     .bind(change.project_id)
     .bind(change.actor_id)
+    .bind(Role::Owner.as_str())
     .fetch_one(&mut **tx)
     .await
     .map_err(map_err)?;
@@ -389,11 +384,12 @@ impl MemberRepository for PgStore {
             .map_err(map_err)?;
         let unassigned: Vec<Uuid> = sqlx::query_scalar(
             "UPDATE issues SET assignee_id = NULL, version = version + 1, updated_at = now()
-             WHERE project_id = $1 AND assignee_id = $2 AND status NOT IN ('done', 'cancelled')
+             WHERE project_id = $1 AND assignee_id = $2 AND status <> ALL($3)
              RETURNING id",
         )
         .bind(change.project_id)
         .bind(change.target_id)
+        .bind(IssueStatus::resolved_names())
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;

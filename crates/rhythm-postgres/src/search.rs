@@ -205,13 +205,12 @@ impl SearchRepository for PgStore {
         project: Option<ProjectRef>,
         filter: &IssueFilter,
         page: &PageRequest<HitKey>,
+        as_of: OffsetDateTime,
     ) -> Result<Option<Page<Hit, HitKey>>, RepoError> {
         let empty = SearchQuery { groups: Vec::new(), key: None };
         let query = filter.text.as_ref().unwrap_or(&empty);
         // The text condition is written out below, once.
         let filter = &IssueFilter { text: None, ..filter.clone() };
-        // The walk's snapshot: later pages leave out issues created after the first one.
-        let as_of = page.after.as_ref().map_or_else(OffsetDateTime::now_utc, |k| k.as_of);
         let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
             "WITH scope AS MATERIALIZED (
                  SELECT p.id AS project_id, p.key AS project_key, p.issue_counter

@@ -7,7 +7,7 @@ use rhythm_domain::ports::{Decision, SprintRepository};
 use rhythm_domain::sprint::{
     Completion, CompletionTarget, NewSprint, Sprint, SprintKey, SprintPatch,
 };
-use rhythm_domain::values::SprintState;
+use rhythm_domain::values::{IssueStatus, SprintState};
 use rhythm_domain::{Conflict, RepoError};
 use sqlx::{FromRow, Postgres, Transaction};
 use time::{Date, OffsetDateTime};
@@ -203,13 +203,15 @@ impl SprintRepository for PgStore {
     async fn start(&self, project_id: Uuid, sprint_id: Uuid) -> Result<Sprint, RepoError> {
         // The partial unique index refuses a second active sprint of the project.
         let row: Option<SprintRow> = sqlx::query_as(concat!(
-            "UPDATE sprints SET state = 'active', started_at = now(), updated_at = now()
-             WHERE project_id = $1 AND id = $2 AND state = 'planned'
+            "UPDATE sprints SET state = $4, started_at = now(), updated_at = now()
+             WHERE project_id = $1 AND id = $2 AND state = $3
              RETURNING ",
             sprint_columns!()
         ))
         .bind(project_id)
         .bind(sprint_id)
+        .bind(SprintState::Planned.as_str())
+        .bind(SprintState::Active.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
@@ -239,10 +241,11 @@ impl SprintRepository for PgStore {
             CompletionTarget::Sprint(id) => {
                 // Held until commit: the target cannot start or go away meanwhile.
                 let planned: Option<Uuid> = sqlx::query_scalar(
-                    "SELECT id FROM sprints WHERE project_id = $1 AND id = $2 AND state = 'planned' FOR SHARE",
+                    "SELECT id FROM sprints WHERE project_id = $1 AND id = $2 AND state = $3 FOR SHARE",
                 )
                 .bind(project_id)
                 .bind(id)
+                .bind(SprintState::Planned.as_str())
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(map_err)?;
@@ -251,20 +254,22 @@ impl SprintRepository for PgStore {
         };
         let (completed_issues, completed_points): (i64, i64) = sqlx::query_as(
             "SELECT count(*), COALESCE(sum(story_points), 0)::bigint FROM issues
-             WHERE sprint_id = $1 AND deleted_at IS NULL AND status IN ('done', 'cancelled')",
+             WHERE sprint_id = $1 AND deleted_at IS NULL AND status = ANY($2)",
         )
         .bind(sprint_id)
+        .bind(IssueStatus::resolved_names())
         .fetch_one(&mut *tx)
         .await
         .map_err(map_err)?;
         // Deleted issues move too, so none is left behind in a closed sprint if restored.
         let moved: Vec<(Uuid, bool)> = sqlx::query_as(
             "UPDATE issues SET sprint_id = $2, version = version + 1, updated_at = now()
-             WHERE sprint_id = $1 AND status NOT IN ('done', 'cancelled')
+             WHERE sprint_id = $1 AND status <> ALL($3)
              RETURNING id, deleted_at IS NULL",
         )
         .bind(sprint_id)
         .bind(target_id)
+        .bind(IssueStatus::resolved_names())
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -279,10 +284,11 @@ impl SprintRepository for PgStore {
         )
         .await?;
         let row: SprintRow = sqlx::query_as(concat!(
-            "UPDATE sprints SET state = 'closed', completed_at = now(), updated_at = now() WHERE id = $1 RETURNING ",
+            "UPDATE sprints SET state = $2, completed_at = now(), updated_at = now() WHERE id = $1 RETURNING ",
             sprint_columns!()
         ))
         .bind(sprint_id)
+        .bind(SprintState::Closed.as_str())
         .fetch_one(&mut *tx)
         .await
         .map_err(map_err)?;

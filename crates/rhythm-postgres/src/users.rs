@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use rhythm_domain::RepoError;
 use rhythm_domain::ports::{SessionRepository, UserRepository};
-use rhythm_domain::user::{NewRefreshToken, NewUser, Rotation, TokenHash, User, UserCredentials};
+use rhythm_domain::user::{
+    NewRefreshToken, NewUser, Replacement, Rotation, TokenHash, User, UserCredentials,
+};
 use rhythm_domain::values::UserName;
 use sqlx::FromRow;
 use time::OffsetDateTime;
@@ -163,18 +165,20 @@ impl SessionRepository for PgStore {
     async fn rotate(
         &self,
         presented: &TokenHash,
-        replacement: &NewRefreshToken,
+        replacement: &Replacement,
+        now: OffsetDateTime,
     ) -> Result<Rotation, RepoError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         // The row lock taken here serializes concurrent rotations of one token: the second
         // re-reads the row after the first commits, finds it rotated, and falls through.
         let rotated: Option<(Uuid, Uuid, OffsetDateTime)> = sqlx::query_as(
-            "UPDATE refresh_tokens SET rotated_at = now()
+            "UPDATE refresh_tokens SET rotated_at = $2
              WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL
-               AND expires_at > now() AND session_expires_at > now()
+               AND expires_at > $2 AND session_expires_at > $2
              RETURNING user_id, family_id, session_expires_at",
         )
         .bind(presented.0.as_slice())
+        .bind(now)
         .fetch_optional(&mut *tx)
         .await
         .map_err(map_err)?;

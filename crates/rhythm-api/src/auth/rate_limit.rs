@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use rhythm_domain::DomainError;
-use rhythm_domain::ports::{AttemptCount, AttemptCounter, AttemptKey};
+use rhythm_domain::ports::{AttemptCount, AttemptCounter, AttemptKey, Clock};
 use sha2::Sha256;
 
 use crate::error::ApiError;
@@ -22,6 +22,8 @@ pub const WINDOW: Duration = Duration::from_secs(60);
 
 pub struct AuthRateLimiter {
     counter: Arc<dyn AttemptCounter>,
+    /// The time windows are measured in.
+    clock: Arc<dyn Clock>,
     per_minute: u32,
     /// HMAC keyed once with a key derived from the deployment's secret (shared by its
     /// replicas); each digest starts from a copy of it.
@@ -34,11 +36,12 @@ impl AuthRateLimiter {
     /// from it, so it is the same on every replica and says nothing about the secret.
     pub fn new(
         counter: Arc<dyn AttemptCounter>,
+        clock: Arc<dyn Clock>,
         per_minute: u32,
         secret: &[u8],
     ) -> Result<Self, String> {
         let keyed = crate::secrets::keyed_hmac("rhythm sign-in attempt keys", secret)?;
-        Ok(Self { counter, per_minute, keyed })
+        Ok(Self { counter, clock, per_minute, keyed })
     }
 
     /// Counts one attempt; `429` with the seconds to wait when a limit is exceeded, `503`
@@ -62,7 +65,11 @@ impl AuthRateLimiter {
         if self.per_minute == 0 {
             return Ok(());
         }
-        let counts = self.counter.count_attempt(&keys, WINDOW).await.map_err(DomainError::from)?;
+        let counts = self
+            .counter
+            .count_attempt(&keys, WINDOW, self.clock.now())
+            .await
+            .map_err(DomainError::from)?;
         match refusal(&counts, self.per_minute) {
             None => Ok(()),
             Some(wait) => Err(ApiError::rate_limited(wait.as_secs_f64().ceil() as u64)),
@@ -75,7 +82,7 @@ impl AuthRateLimiter {
         if self.per_minute == 0 {
             return Ok(0);
         }
-        Ok(self.counter.forget_ended(WINDOW).await.map_err(DomainError::from)?)
+        Ok(self.counter.forget_ended(WINDOW, self.clock.now()).await.map_err(DomainError::from)?)
     }
 
     fn address_key(&self, address: IpAddr) -> AttemptKey {
@@ -103,7 +110,7 @@ fn refusal(counts: &[AttemptCount], per_minute: u32) -> Option<Duration> {
 mod tests {
     use axum::http::StatusCode;
     use rhythm_domain::RepoError;
-    use rhythm_domain::ports::MockAttemptCounter;
+    use rhythm_domain::ports::{MockAttemptCounter, SystemClock};
     use sha2::Digest;
 
     use super::*;
@@ -124,13 +131,13 @@ mod tests {
 
     fn limiter(counts: Vec<AttemptCount>) -> AuthRateLimiter {
         let mut counter = MockAttemptCounter::new();
-        counter.expect_count_attempt().times(1).return_once(move |keys, window| {
+        counter.expect_count_attempt().times(1).return_once(move |keys, window, _| {
             assert_eq!(keys.len(), 2);
             assert_ne!(keys[0], keys[1]);
             assert_eq!(window, WINDOW);
             Ok(counts)
         });
-        AuthRateLimiter::new(Arc::new(counter), 2, SECRET).unwrap()
+        AuthRateLimiter::new(Arc::new(counter), Arc::new(SystemClock), 2, SECRET).unwrap()
     }
 
     #[tokio::test]
@@ -153,8 +160,8 @@ mod tests {
         let mut counter = MockAttemptCounter::new();
         counter
             .expect_count_attempt()
-            .return_once(|_, _| Err(RepoError::Unavailable("down".into())));
-        let err = AuthRateLimiter::new(Arc::new(counter), 2, SECRET)
+            .return_once(|_, _, _| Err(RepoError::Unavailable("down".into())));
+        let err = AuthRateLimiter::new(Arc::new(counter), Arc::new(SystemClock), 2, SECRET)
             .unwrap()
             .check(ADDRESS, "a@x.io")
             .await
@@ -165,7 +172,8 @@ mod tests {
     #[tokio::test]
     async fn zero_turns_limiting_off_without_counting() {
         let counter = MockAttemptCounter::new();
-        let limiter = AuthRateLimiter::new(Arc::new(counter), 0, SECRET).unwrap();
+        let limiter =
+            AuthRateLimiter::new(Arc::new(counter), Arc::new(SystemClock), 0, SECRET).unwrap();
         for _ in 0..100 {
             assert!(limiter.check(ADDRESS, "a@x.io").await.is_ok());
         }
@@ -173,7 +181,13 @@ mod tests {
 
     #[test]
     fn emails_count_regardless_of_case_and_blanks() {
-        let limiter = AuthRateLimiter::new(Arc::new(MockAttemptCounter::new()), 2, SECRET).unwrap();
+        let limiter = AuthRateLimiter::new(
+            Arc::new(MockAttemptCounter::new()),
+            Arc::new(SystemClock),
+            2,
+            SECRET,
+        )
+        .unwrap();
         assert_eq!(limiter.email_key(" A@X.io"), limiter.email_key("a@x.io"));
         assert_ne!(limiter.email_key("a@x.io"), limiter.email_key("b@x.io"));
         assert_ne!(limiter.address_key(ADDRESS), limiter.address_key(IpAddr::from([10, 0, 0, 2])));
@@ -181,10 +195,27 @@ mod tests {
 
     #[test]
     fn keys_are_keyed_by_the_deployment_secret() {
-        let ours = AuthRateLimiter::new(Arc::new(MockAttemptCounter::new()), 2, SECRET).unwrap();
-        let replica = AuthRateLimiter::new(Arc::new(MockAttemptCounter::new()), 2, SECRET).unwrap();
-        let other = AuthRateLimiter::new(Arc::new(MockAttemptCounter::new()), 2, b"another secret")
-            .unwrap();
+        let ours = AuthRateLimiter::new(
+            Arc::new(MockAttemptCounter::new()),
+            Arc::new(SystemClock),
+            2,
+            SECRET,
+        )
+        .unwrap();
+        let replica = AuthRateLimiter::new(
+            Arc::new(MockAttemptCounter::new()),
+            Arc::new(SystemClock),
+            2,
+            SECRET,
+        )
+        .unwrap();
+        let other = AuthRateLimiter::new(
+            Arc::new(MockAttemptCounter::new()),
+            Arc::new(SystemClock),
+            2,
+            b"another secret",
+        )
+        .unwrap();
         assert_eq!(ours.address_key(ADDRESS), replica.address_key(ADDRESS));
         assert_ne!(ours.address_key(ADDRESS), other.address_key(ADDRESS));
         // Not the plain hash anyone could compute for every address.

@@ -231,10 +231,10 @@ async fn unknown_and_expired_refresh_tokens_are_refused(pool: PgPool) {
     let app = TestApp::new(pool.clone());
     let ann = app.register("ann@example.com", "Ann").await;
     refresh(&app, "made-up-token").await.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
-    sqlx::query("UPDATE refresh_tokens SET created_at = now() - interval '2 days', expires_at = now() - interval '1 day'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    // A day after the refresh token's lifetime.
+    app.clock.advance(
+        AuthConfig::for_tests().refresh_token_ttl + std::time::Duration::from_secs(86_400),
+    );
     refresh(&app, &ann.refresh).await.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
 }
 
@@ -539,10 +539,7 @@ async fn the_limit_holds_across_replicas_and_each_window_starts_over(pool: PgPoo
     assert!(rows.iter().all(|(key, attempts)| key.len() == 32 && *attempts == 4), "{rows:?}");
 
     // Once the window has ended, counting starts over.
-    sqlx::query("UPDATE sign_in_attempts SET window_started_at = now() - interval '61 seconds'")
-        .execute(&pool)
-        .await
-        .unwrap();
+    second.clock.advance(std::time::Duration::from_secs(61));
     assert_eq!(attempt(&second).await.status, StatusCode::UNAUTHORIZED);
     let attempts: Vec<i32> =
         sqlx::query_scalar("SELECT attempts FROM sign_in_attempts").fetch_all(&pool).await.unwrap();
@@ -616,13 +613,18 @@ async fn refreshing_never_extends_a_session_past_its_absolute_lifetime(pool: PgP
 async fn a_session_past_its_absolute_lifetime_cannot_refresh(pool: PgPool) {
     let app = TestApp::new(pool);
     let ann = app.register("ann@example.com", "Ann").await;
-    // The session began 90 days and a second ago (its tokens' own expiry is still ahead).
-    sqlx::query(
-        "UPDATE refresh_tokens SET session_expires_at = now() - interval '1 second',
-                                   created_at = now() - interval '90 days 1 second'",
-    )
-    .execute(&app.pool)
-    .await
-    .unwrap();
-    refresh(&app, &ann.refresh).await.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+    // Refreshed just before each token expires, until the session's lifetime is over.
+    let config = AuthConfig::for_tests();
+    let step = config.refresh_token_ttl - std::time::Duration::from_secs(60);
+    let mut token = ann.refresh.clone();
+    let mut elapsed = std::time::Duration::ZERO;
+    while elapsed + step < config.session_max_age {
+        app.clock.advance(step);
+        elapsed += step;
+        let refreshed = refresh(&app, &token).await;
+        assert_eq!(refreshed.status, StatusCode::OK, "still within the session");
+        token = refreshed.json()["refresh_token"].as_str().unwrap().to_owned();
+    }
+    app.clock.advance(config.session_max_age - elapsed + std::time::Duration::from_secs(1));
+    refresh(&app, &token).await.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
 }

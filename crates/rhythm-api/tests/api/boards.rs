@@ -277,67 +277,6 @@ async fn ten_concurrent_moves_into_one_spot_give_a_strict_order(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn a_crowded_spot_is_respaced_around_it_keeping_the_order(pool: PgPool) {
-    let app = TestApp::new(pool);
-    let owner = setup(&app).await;
-    for i in 1..=60 {
-        create(&app, &owner, json!({"title": format!("T{i}")})).await;
-    }
-    // Exhaust the gap between 30 and 31: 30's rank is 31's minus a tail past the limit.
-    let rank_of = |number: i64| {
-        let pool = app.pool.clone();
-        async move {
-            sqlx::query_scalar::<_, String>("SELECT rank FROM issues WHERE number = $1")
-                .bind(number)
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-        }
-    };
-    let next = rank_of(31).await;
-    let crowded = format!(
-        "{}U{}",
-        &next[..next.len() - 1],
-        "z".repeat(rhythm_domain::rank::REBALANCE_ABOVE + 5)
-    );
-    sqlx::query("UPDATE issues SET rank = $1 WHERE number = 30")
-        .bind(&crowded)
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    let before = ranks(&app).await;
-
-    let res = move_issue(&app, &owner, 60, json!({"before": 31})).await;
-    assert_eq!(res.status, StatusCode::OK, "{:?}", res.body);
-    let mut expected: Vec<i64> = (1..=30).collect();
-    expected.push(60);
-    expected.extend(31..=59);
-    assert_eq!(column(&app, "todo").await, expected, "the order is kept, 60 above 31");
-
-    let after = ranks(&app).await;
-    let rewritten: Vec<i64> =
-        before.iter().zip(&after).filter(|(b, a)| b.1 != a.1).map(|(b, _)| b.0).collect();
-    assert!(rewritten.contains(&30) && rewritten.contains(&60), "{rewritten:?}");
-    assert!(
-        !rewritten.contains(&1) && !rewritten.contains(&59),
-        "only a window around the spot is respaced: {rewritten:?}"
-    );
-    let longest = after.iter().map(|(_, r)| r.len()).max().unwrap();
-    assert!(longest <= rhythm_domain::rank::RESPACED_MAX, "respaced ranks are short: {longest}");
-    // Neighbours' versions and histories are untouched: respacing is not an edit.
-    let versions: Vec<i64> = sqlx::query_scalar(
-        "SELECT version FROM issues WHERE number IN (29, 30, 31) ORDER BY number",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
-    assert_eq!(versions, [1, 1, 1]);
-    // New issues still go to the bottom after a respacing.
-    create(&app, &owner, json!({"title": "New"})).await;
-    assert_eq!(column(&app, "todo").await.last(), Some(&61));
-}
-
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
 async fn a_crowded_bottom_is_respaced_below_the_next_new_issue(pool: PgPool) {
     let app = TestApp::new(pool);
     let owner = setup(&app).await;

@@ -8,6 +8,10 @@
 use std::collections::BTreeSet;
 
 use axum::http::{Method, StatusCode};
+use rhythm_domain::pagination::{Limit, PageRequest};
+use rhythm_domain::ports::SprintRepository;
+use rhythm_domain::sprint::{CompletionTarget, NewSprint};
+use rhythm_domain::values::{SprintGoal, SprintName, SprintState};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -49,6 +53,8 @@ pub struct Fixture {
     pub deleted: Vec<i64>,
     /// A planned sprint per caller.
     pub sprints: Vec<Uuid>,
+    /// Another planned sprint per caller, started before the caller tries to complete it.
+    pub completable: Vec<Uuid>,
 }
 
 impl Fixture {
@@ -70,8 +76,8 @@ impl Fixture {
         }
         users.push((Caller::Owner, Some(owner)));
         let owner = users[5].1.clone().unwrap_or_else(|| unreachable!());
-        let (mut outsiders, mut extras, mut issues, mut deleted, mut sprints) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut outsiders, mut extras, mut issues, mut deleted, mut sprints, mut completable) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         // Issue 1: the one every read and update goes to.
         app.seed_issue(key, &owner, false).await;
         for (_, user) in &users {
@@ -82,16 +88,19 @@ impl Fixture {
             let reporter = user.clone().unwrap_or_else(|| owner.clone());
             issues.push(app.seed_issue(key, &reporter, false).await);
             deleted.push(app.seed_issue(key, &owner, true).await);
-            let sprint = Uuid::now_v7();
-            sqlx::query("INSERT INTO sprints (id, project_id, name) SELECT $1, id, 'Sprint' FROM projects WHERE key = $2")
-                .bind(sprint)
-                .bind(key)
-                .execute(&app.pool)
-                .await
-                .unwrap();
-            sprints.push(sprint);
+            sprints.push(planned_sprint(app, key).await);
+            completable.push(planned_sprint(app, key).await);
         }
-        Self { key: key.to_owned(), users, outsiders, extras, issues, deleted, sprints }
+        Self {
+            key: key.to_owned(),
+            users,
+            outsiders,
+            extras,
+            issues,
+            deleted,
+            sprints,
+            completable,
+        }
     }
 
     fn index(caller: Caller) -> usize {
@@ -263,7 +272,10 @@ fn rows() -> Vec<Row> {
         M::POST,
         "/api/v1/projects/{project}/sprints/{sprint_id}/complete",
         MAINTAINER_WRITE,
-        |fx, c| (fx.sprint(c, "/complete"), None),
+        |fx, c| {
+            let sprint = fx.completable[Fixture::index(c)];
+            (fx.path(&format!("/sprints/{sprint}/complete")), None)
+        },
     );
     complete.setup = Setup::CallersSprintActive;
     rows.extend([start, complete]);
@@ -274,21 +286,39 @@ async fn prepare(app: &TestApp, fx: &Fixture, caller: Caller, setup: Setup) {
     if setup == Setup::Nothing {
         return;
     }
-    sqlx::query(
-        "UPDATE sprints SET state = 'closed', completed_at = now()
-         WHERE state = 'active' AND project_id = (SELECT id FROM projects WHERE key = $1)",
-    )
-    .bind(&fx.key)
-    .execute(&app.pool)
-    .await
-    .unwrap();
-    if setup == Setup::CallersSprintActive {
-        sqlx::query("UPDATE sprints SET state = 'active', started_at = now() WHERE id = $1")
-            .bind(fx.sprints[Fixture::index(caller)])
-            .execute(&app.pool)
-            .await
-            .unwrap();
+    // Through the store's ports, as the state machine allows: close the active sprint, then
+    // start the caller's.
+    let project_id = app.project_id(&fx.key);
+    let page = PageRequest::first(Limit::new(10).unwrap());
+    let active = SprintRepository::list(&app.store, project_id, Some(SprintState::Active), &page);
+    for sprint in active.await.unwrap().items {
+        let owner = fx.users[Fixture::index(Caller::Owner)].1.clone().unwrap();
+        SprintRepository::complete(
+            &app.store,
+            project_id,
+            sprint.id,
+            CompletionTarget::Backlog,
+            owner.id,
+        )
+        .await
+        .unwrap();
     }
+    if setup == Setup::CallersSprintActive {
+        let sprint = fx.completable[Fixture::index(caller)];
+        SprintRepository::start(&app.store, project_id, sprint).await.unwrap();
+    }
+}
+
+/// A planned sprint of project `key`, made through the store's port.
+async fn planned_sprint(app: &TestApp, key: &str) -> Uuid {
+    let sprint = NewSprint {
+        id: Uuid::now_v7(),
+        name: SprintName::new("Sprint").unwrap(),
+        goal: SprintGoal::new("").unwrap(),
+        starts_on: None,
+        ends_on: None,
+    };
+    SprintRepository::create(&app.store, app.project_id(key), &sprint).await.unwrap().id
 }
 
 /// Every (method, template) of the API under `/api/v1/projects/{project}`.

@@ -207,11 +207,10 @@ async fn completing_moves_unfinished_work_in_one_go(pool: PgPool) {
     let owner = setup(&app).await;
     let (s1, next) = (new_sprint(&app, &owner, "S1").await, new_sprint(&app, &owner, "Next").await);
     let closed = new_sprint(&app, &owner, "Old").await;
-    sqlx::query("UPDATE sprints SET state = 'closed', started_at = now(), completed_at = now() WHERE id = $1")
-        .bind(Uuid::parse_str(closed["id"].as_str().unwrap()).unwrap())
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    for step in ["/start", "/complete"] {
+        let res = app.post(&sprint_path(&closed, step)).token(&owner.token).send().await;
+        assert_eq!(res.status, StatusCode::OK, "{}", String::from_utf8_lossy(&res.body));
+    }
     let sid = s1["id"].clone();
     issue(
         &app,

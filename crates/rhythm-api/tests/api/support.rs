@@ -1,6 +1,9 @@
 //! Test harness: drives the router in-process with `tower::ServiceExt::oneshot`.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -11,17 +14,50 @@ use http_body_util::BodyExt;
 use rhythm_api::AppState;
 use rhythm_api::auth::tokens::JwtTokens;
 use rhythm_api::state::{AuthConfig, HttpSettings, Settings};
-use rhythm_domain::ports::TokenIssuer;
+use rhythm_domain::issue::{CreateOutcome, NewIssue};
+use rhythm_domain::ports::{Clock, IssueRepository, MemberRepository, TokenIssuer, UserRepository};
+use rhythm_domain::user::NewUser;
+use rhythm_domain::values::{
+    Email, IssueDescription, IssueStatus, IssueTitle, IssueType, Priority, Role, UserName,
+};
 use rhythm_postgres::PgStore;
 use serde_json::Value;
 use sqlx::PgPool;
+use time::OffsetDateTime;
 use tower::ServiceExt;
+use uuid::Uuid;
 
 #[derive(Clone)]
 pub struct TestApp {
     router: Router,
+    /// For the few checks of what PostgreSQL holds; seeding goes through `store`.
     #[allow(dead_code)]
     pub pool: PgPool,
+    /// The store the app runs on: tests seed through its ports, as any adapter allows.
+    pub store: PgStore,
+    /// The clock the app's services read.
+    #[allow(dead_code)]
+    pub clock: TestClock,
+    /// Ids of the projects made with `create_project`, by key.
+    projects: Arc<Mutex<HashMap<String, Uuid>>>,
+}
+
+/// A clock that runs with the wall clock, shifted by however far a test moved it.
+#[derive(Clone, Default)]
+pub struct TestClock(Arc<Mutex<Duration>>);
+
+impl TestClock {
+    /// Moves the clock `by` into the future.
+    #[allow(dead_code)]
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + *self.0.lock().unwrap()
+    }
 }
 
 pub fn test_settings() -> Settings {
@@ -50,20 +86,25 @@ impl TestApp {
             axum::response::IntoResponse + 'static,
         <L::Service as tower::Service<axum::http::Request<Body>>>::Future: Send + 'static,
     {
-        let state = AppState::new(PgStore::new(pool.clone()), test_settings()).unwrap();
+        let clock = TestClock::default();
+        let store = PgStore::new(pool.clone());
+        let state =
+            AppState::with_clock(store.clone(), test_settings(), Arc::new(clock.clone())).unwrap();
         let router = rhythm_api::app::with_middleware(rhythm_api::app::routes(), state)
             .layer(layer)
             .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
-        Self { router, pool }
+        Self { router, pool, store, clock, projects: Arc::default() }
     }
 
     /// The real routes plus `extra` ones, under the real middleware.
     pub fn with_routes(pool: PgPool, extra: Router<AppState>, settings: Settings) -> Self {
-        let state = AppState::new(PgStore::new(pool.clone()), settings).unwrap();
+        let clock = TestClock::default();
+        let store = PgStore::new(pool.clone());
+        let state = AppState::with_clock(store.clone(), settings, Arc::new(clock.clone())).unwrap();
         let routes = rhythm_api::app::routes().merge(extra);
         let router = rhythm_api::app::with_middleware(routes, state)
             .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
-        Self { router, pool }
+        Self { router, pool, store, clock, projects: Arc::default() }
     }
 
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
@@ -104,19 +145,17 @@ impl TestApp {
 }
 
 impl TestApp {
-    /// A user made straight in the database (no password hashing), with a valid token.
+    /// A user made through the store's port (no password hashing), with a valid token.
     pub async fn seed_user(&self, name: &str) -> Account {
         let id = uuid::Uuid::now_v7();
         let email = format!("{name}-{id}@example.com");
-        sqlx::query(
-            "INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, 'not-a-login')",
-        )
-        .bind(id)
-        .bind(&email)
-        .bind(name)
-        .execute(&self.pool)
-        .await
-        .unwrap();
+        let user = NewUser {
+            id,
+            email: Email::parse(&email).unwrap(),
+            name: UserName::new(name).unwrap(),
+            password_hash: "not-a-login".into(),
+        };
+        UserRepository::create(&self.store, &user).await.unwrap();
         let tokens = JwtTokens::new(
             &AuthConfig::for_tests().jwt_secret,
             std::time::Duration::from_secs(900),
@@ -134,40 +173,48 @@ impl TestApp {
             .send()
             .await;
         assert_eq!(res.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&res.body));
-        res.json()
+        let body = res.json();
+        let id = body["id"].as_str().unwrap().parse().unwrap();
+        self.projects.lock().unwrap().insert(key.to_owned(), id);
+        body
     }
 
-    /// Adds `user` to project `key` with `role`, straight in the database.
+    /// The id of project `key`, made with [`TestApp::create_project`].
+    pub fn project_id(&self, key: &str) -> Uuid {
+        let known = self.projects.lock().unwrap().get(key).copied();
+        known.unwrap_or_else(|| panic!("project {key} was not made with create_project"))
+    }
+
+    /// Adds `user` to project `key` with `role`, through the store's port (whatever the
+    /// caller's own role).
     pub async fn add_member(&self, key: &str, user: &Account, role: &str) {
-        sqlx::query(
-            "INSERT INTO project_members (project_id, user_id, role)
-             SELECT id, $2, $3 FROM projects WHERE key = $1",
-        )
-        .bind(key)
-        .bind(user.id)
-        .bind(role)
-        .execute(&self.pool)
-        .await
-        .unwrap();
+        let role = Role::parse(role).unwrap();
+        MemberRepository::add(&self.store, self.project_id(key), user.id, role).await.unwrap();
     }
 
-    /// An issue made straight in the database (numbered like the real thing); returns its
-    /// number.
+    /// An issue made through the store's port, whatever the reporter's role, deleted
+    /// afterwards when `deleted`; returns its number.
     pub async fn seed_issue(&self, key: &str, reporter: &Account, deleted: bool) -> i64 {
-        sqlx::query_scalar(
-            "WITH c AS (UPDATE projects SET issue_counter = issue_counter + 1 WHERE key = $1 RETURNING id, issue_counter)
-             INSERT INTO issues (id, project_id, number, title, reporter_id, rank, deleted_at)
-             SELECT $2, c.id, c.issue_counter, 'Seeded', $3, rhythm_rank_for_position(c.issue_counter),
-                    CASE WHEN $4 THEN now() END
-             FROM c RETURNING number",
-        )
-        .bind(key)
-        .bind(uuid::Uuid::now_v7())
-        .bind(reporter.id)
-        .bind(deleted)
-        .fetch_one(&self.pool)
-        .await
-        .unwrap()
+        let issue = NewIssue {
+            id: Uuid::now_v7(),
+            title: IssueTitle::new("Seeded").unwrap(),
+            description: IssueDescription::default(),
+            status: IssueStatus::Todo,
+            priority: Priority::None,
+            issue_type: IssueType::Task,
+            assignee_id: None,
+            sprint_id: None,
+            story_points: None,
+        };
+        let created =
+            IssueRepository::create(&self.store, self.project_id(key), &issue, reporter.id).await;
+        let CreateOutcome::Created(issue) = created.unwrap() else {
+            panic!("a plain issue has no references to refuse");
+        };
+        if deleted {
+            IssueRepository::set_deleted(&self.store, issue.id, true, reporter.id).await.unwrap();
+        }
+        issue.number
     }
 
     /// Every row of every table, as JSON: to show a refused request changed nothing.

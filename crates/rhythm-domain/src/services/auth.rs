@@ -4,12 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::DomainError;
-use crate::ports::{PasswordHasher, SessionRepository, TokenIssuer, UserRepository};
-use crate::user::{NewRefreshToken, NewUser, Rotation, Session, User};
+use crate::ports::{Clock, PasswordHasher, SessionRepository, TokenIssuer, UserRepository};
+use crate::user::{NewRefreshToken, NewUser, Replacement, Rotation, Session, User};
 use crate::values::{Email, Password, UserName};
 
 /// Settings of the account rules.
@@ -35,6 +34,7 @@ pub struct AuthService {
     sessions: Arc<dyn SessionRepository>,
     hasher: Arc<dyn PasswordHasher>,
     tokens: Arc<dyn TokenIssuer>,
+    clock: Arc<dyn Clock>,
     settings: AuthSettings,
 }
 
@@ -44,9 +44,10 @@ impl AuthService {
         sessions: Arc<dyn SessionRepository>,
         hasher: Arc<dyn PasswordHasher>,
         tokens: Arc<dyn TokenIssuer>,
+        clock: Arc<dyn Clock>,
         settings: AuthSettings,
     ) -> Self {
-        Self { users, sessions, hasher, tokens, settings }
+        Self { users, sessions, hasher, tokens, clock, settings }
     }
 
     /// Whether registration is open; checked before the request is even validated.
@@ -85,16 +86,13 @@ impl AuthService {
     pub async fn refresh(&self, presented: &str) -> Result<Session, DomainError> {
         let presented_hash = self.tokens.hash_refresh_token(presented);
         let (secret, hash) = self.tokens.refresh_token()?;
-        let now = OffsetDateTime::now_utc();
-        let replacement = NewRefreshToken {
+        let now = self.clock.now();
+        let replacement = Replacement {
             id: Uuid::now_v7(),
-            user_id: Uuid::nil(),
             hash,
             expires_at: now + self.settings.refresh_token_ttl,
-            // Taken from the presented token's chain by the store.
-            session_expires_at: now + self.settings.session_max_age,
         };
-        match self.sessions.rotate(&presented_hash, &replacement).await? {
+        match self.sessions.rotate(&presented_hash, &replacement, now).await? {
             Rotation::Rotated { user_id } => {
                 let user = self.users.find(user_id).await?.ok_or(DomainError::Unauthorized)?;
                 let access = self.tokens.access_token(user.id)?;
@@ -153,7 +151,7 @@ impl AuthService {
 
     async fn start_session(&self, user: User) -> Result<Session, DomainError> {
         let (refresh, hash) = self.tokens.refresh_token()?;
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let session_expires_at = now + self.settings.session_max_age;
         let token = NewRefreshToken {
             id: Uuid::now_v7(),
@@ -171,6 +169,8 @@ impl AuthService {
 #[cfg(test)]
 mod tests {
     use mockall::predicate::eq;
+
+    use time::OffsetDateTime;
 
     use super::*;
     use crate::error::{Conflict, RepoError};
@@ -200,6 +200,19 @@ mod tests {
         tokens
     }
 
+    /// The moment every test of this module runs at.
+    fn at() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    struct FixedClock(OffsetDateTime);
+
+    impl Clock for FixedClock {
+        fn now(&self) -> OffsetDateTime {
+            self.0
+        }
+    }
+
     struct Mocks {
         users: MockUserRepository,
         sessions: MockSessionRepository,
@@ -223,6 +236,7 @@ mod tests {
                 Arc::new(self.sessions),
                 Arc::new(self.hasher),
                 Arc::new(tokens()),
+                Arc::new(FixedClock(at())),
                 AuthSettings {
                     allow_signup: self.allow_signup,
                     refresh_token_ttl: Duration::from_secs(3600),
@@ -338,7 +352,12 @@ mod tests {
         mocks
             .sessions
             .expect_start()
-            .withf(move |t| t.user_id == expected_id)
+            .withf(move |t| {
+                // The refresh token lives an hour, the session two, both from the clock.
+                t.user_id == expected_id
+                    && t.expires_at == at() + Duration::from_secs(3600)
+                    && t.session_expires_at == at() + Duration::from_secs(7200)
+            })
             .times(1)
             .returning(|_| Ok(()));
         let session = mocks.service().login("ann@example.com", "right password").await.unwrap();
@@ -348,7 +367,7 @@ mod tests {
     #[tokio::test]
     async fn refresh_of_a_reused_token_is_unauthorized() {
         let mut mocks = Mocks::new();
-        mocks.sessions.expect_rotate().returning(|_, _| Ok(Rotation::Reused));
+        mocks.sessions.expect_rotate().returning(|_, _, _| Ok(Rotation::Reused));
         assert!(matches!(mocks.service().refresh("old").await, Err(DomainError::Unauthorized)));
     }
 
@@ -360,10 +379,13 @@ mod tests {
         mocks
             .sessions
             .expect_rotate()
-            .withf(|presented, replacement| {
-                *presented == TokenHash([1; 32]) && replacement.hash == TokenHash([7; 32])
+            .withf(|presented, replacement, now| {
+                *presented == TokenHash([1; 32])
+                    && replacement.hash == TokenHash([7; 32])
+                    && *now == at()
+                    && replacement.expires_at == at() + Duration::from_secs(3600)
             })
-            .returning(move |_, _| Ok(Rotation::Rotated { user_id: id }));
+            .returning(move |_, _, _| Ok(Rotation::Rotated { user_id: id }));
         mocks.users.expect_find().with(eq(id)).returning(move |_| Ok(Some(u.clone())));
         let session = mocks.service().refresh("presented").await.unwrap();
         assert_eq!(session.user.id, id);

@@ -7,17 +7,18 @@ use uuid::Uuid;
 use crate::error::DomainError;
 use crate::issue::IssueFilter;
 use crate::pagination::{Page, PageRequest};
-use crate::ports::SearchRepository;
+use crate::ports::{Clock, SearchRepository};
 use crate::search::{Hit, HitKey};
 use crate::values::ProjectRef;
 
 pub struct SearchService {
     search: Arc<dyn SearchRepository>,
+    clock: Arc<dyn Clock>,
 }
 
 impl SearchService {
-    pub fn new(search: Arc<dyn SearchRepository>) -> Self {
-        Self { search }
+    pub fn new(search: Arc<dyn SearchRepository>, clock: Arc<dyn Clock>) -> Self {
+        Self { search, clock }
     }
 
     /// Ranked hits. Membership is part of the query itself: only projects the caller
@@ -34,7 +35,10 @@ impl SearchService {
             return Err(DomainError::InvalidCursor);
         }
         let searchable = filter.text.as_ref().is_some_and(|q| q.is_searchable() || q.key.is_some());
-        let found = self.search.search(user, project, filter, page).await?;
+        // The walk's snapshot, carried by its cursors: later pages leave out issues created
+        // after the first one.
+        let as_of = page.after.as_ref().map_or_else(|| self.clock.now(), |key| key.as_of);
+        let found = self.search.search(user, project, filter, page, as_of).await?;
         let page = found.ok_or(DomainError::NotFound)?;
         if !searchable {
             return Ok(Page { items: Vec::new(), next: None });

@@ -5,4 +5,5 @@
 
 mod errors;
 mod schema;
+mod search;
 mod sessions;

@@ -2,7 +2,7 @@
 //! all of its rows, the rotated ones included (replay detection needs them).
 
 use rhythm_domain::ports::{SessionRepository, UserRepository};
-use rhythm_domain::user::{NewRefreshToken, NewUser, Rotation, TokenHash};
+use rhythm_domain::user::{NewRefreshToken, NewUser, Replacement, Rotation, TokenHash};
 use rhythm_domain::values::{Email, UserName};
 use rhythm_postgres::PgStore;
 use sqlx::PgPool;
@@ -17,6 +17,15 @@ fn token(user_id: Uuid, byte: u8) -> NewRefreshToken {
         hash: TokenHash([byte; 32]),
         expires_at: now + Duration::days(30),
         session_expires_at: now + Duration::days(90),
+    }
+}
+
+fn replacement(byte: u8) -> Replacement {
+    let now = OffsetDateTime::now_utc();
+    Replacement {
+        id: Uuid::now_v7(),
+        hash: TokenHash([byte; 32]),
+        expires_at: now + Duration::days(30),
     }
 }
 
@@ -43,7 +52,10 @@ async fn pruning_drops_dead_chains_only(pool: PgPool) {
         .unwrap();
     // Live chain: 1 rotated into 2. Logged out: 3. Session over: 4.
     store.start(&token(user.id, 1)).await.unwrap();
-    let rotation = store.rotate(&TokenHash([1; 32]), &token(user.id, 2)).await.unwrap();
+    let rotation = store
+        .rotate(&TokenHash([1; 32]), &replacement(2), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
     assert_eq!(rotation, Rotation::Rotated { user_id: user.id });
     store.start(&token(user.id, 3)).await.unwrap();
     store.revoke(&TokenHash([3; 32])).await.unwrap();
@@ -60,7 +72,10 @@ async fn pruning_drops_dead_chains_only(pool: PgPool) {
     assert_eq!(store.prune().await.unwrap(), 2);
     assert_eq!(rows(&pool).await, [1, 2], "the live chain keeps its rotated token");
     // Replaying the rotated token is still detected, and revokes the chain.
-    let replay = store.rotate(&TokenHash([1; 32]), &token(user.id, 5)).await.unwrap();
+    let replay = store
+        .rotate(&TokenHash([1; 32]), &replacement(5), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
     assert_eq!(replay, Rotation::Reused);
     assert_eq!(store.prune().await.unwrap(), 2, "now that chain is dead too");
     assert!(rows(&pool).await.is_empty());
