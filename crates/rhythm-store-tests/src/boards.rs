@@ -56,6 +56,37 @@ pub async fn a_new_issue_ranks_above_every_existing_rank<S: Store>(store: S) {
     assert_eq!(order, [3, 4, 1, 5]);
 }
 
+pub async fn moves_land_directly_beside_their_anchor<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let owner = f.user("owner").await;
+    let project = f.project(&owner).await;
+    let mut issues = Vec::new();
+    for n in 1..=6 {
+        issues.push(f.issue(&project, &owner, &format!("Issue {n}")).await);
+    }
+    let order = async || -> Vec<i64> {
+        f.all_issues(&project, &owner, IssueSortField::Rank)
+            .await
+            .iter()
+            .map(|i| i.number)
+            .collect()
+    };
+    let steps = [
+        (5, Anchor::Before(3), [1, 2, 5, 3, 4, 6]),
+        (1, Anchor::After(3), [2, 5, 3, 1, 4, 6]),
+        (6, Anchor::Before(2), [6, 2, 5, 3, 1, 4]),
+        (2, Anchor::After(4), [6, 5, 3, 1, 4, 2]),
+        (6, Anchor::Bottom, [5, 3, 1, 4, 2, 6]),
+        (4, Anchor::Before(5), [4, 5, 3, 1, 2, 6]),
+    ];
+    for (number, anchor, expected) in steps {
+        let issue = &issues[usize::try_from(number - 1).unwrap()];
+        let outcome = f.board_repo().move_issue(&move_to(issue, anchor, None, owner.id)).await;
+        assert!(matches!(outcome, Ok(MoveOutcome::Moved(_))), "{outcome:?}");
+        assert_eq!(order().await, expected, "after moving {number} to {anchor:?}");
+    }
+}
+
 pub async fn concurrent_moves_into_one_spot_get_distinct_ordered_ranks<S: Store>(store: S) {
     let f = Fixture::new(store);
     let owner = f.user("owner").await;

@@ -44,6 +44,7 @@ macro_rules! contract_suite {
             issues::delete_and_restore_bump_the_version_and_record_events,
             issues::refused_references_and_missing_rows_give_the_documented_errors,
             boards::a_new_issue_ranks_above_every_existing_rank,
+            boards::moves_land_directly_beside_their_anchor,
             boards::concurrent_moves_into_one_spot_get_distinct_ordered_ranks,
             boards::respacing_keeps_the_order_and_bumps_no_neighbour,
             boards::board_columns_count_and_order_their_issues,
