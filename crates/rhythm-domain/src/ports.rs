@@ -1,6 +1,19 @@
 //! Ports: the traits the domain needs from the outside world, implemented by adapters
-//! (`rhythm-postgres` today). Each method's doc says which [`RepoError`] variant an
-//! implementation returns in which case, so another adapter can be written from the docs.
+//! (`rhythm-postgres` today). Each method's doc is its specification: what it guarantees,
+//! which concurrency it must survive, and which [`RepoError`] it returns in which case, so
+//! another adapter can be written from the docs and proven by `rhythm-store-tests`.
+//!
+//! What holds for every method:
+//! - A write is atomic: on any error nothing of it is kept. Transient failures (including the
+//!   store giving up on a transaction because of another) are `Unavailable`.
+//! - Timestamps are the store's clock at the store's precision, and round-trip exactly: a
+//!   cursor built from a returned timestamp finds the same row again.
+//! - Keyset pages (`PageRequest`) return at most `limit` items after `after`, in the
+//!   documented order with `id` breaking ties, and `next` set exactly when more may follow;
+//!   rows inserted or changed between pages are neither repeated nor do they make the walk
+//!   skip a row that stayed where it was.
+//! - Emails compare case-insensitively by Unicode lower case (`Åsa@x` is `åsa@X`); what is
+//!   stored and returned is the email as first written.
 //!
 //! Ports are object-safe (`Arc<dyn Port>`); with the `mock` feature each gets a mockall
 //! double (`MockStoreHealth`…) for service unit tests.
@@ -140,6 +153,7 @@ pub trait UserRepository: Send + Sync {
     /// The account `id` with its password hash.
     async fn find_credentials(&self, id: Uuid) -> Result<Option<UserCredentials>, RepoError>;
 
+    /// The account `id`; `None` when there is none.
     async fn find(&self, id: Uuid) -> Result<Option<User>, RepoError>;
 
     /// The account whose email matches `email` case-insensitively.
@@ -156,7 +170,8 @@ pub trait UserRepository: Send + Sync {
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait SessionRepository: Send + Sync {
-    /// Stores the first token of a new chain (a login or registration).
+    /// Stores the first token of a new chain (a login or registration). Token hashes are
+    /// unique; `NotFound` when the user does not exist.
     async fn start(&self, token: &NewRefreshToken) -> Result<(), RepoError>;
 
     /// Atomically exchanges the token `presented`, if it is live at `now`, for
@@ -264,6 +279,7 @@ pub trait MemberRepository: Send + Sync {
         page: &PageRequest<MemberKey>,
     ) -> Result<Page<Member, MemberKey>, RepoError>;
 
+    /// The membership of `user_id` in the project; `None` when there is none.
     async fn find(&self, project_id: Uuid, user_id: Uuid) -> Result<Option<Member>, RepoError>;
 
     /// Adds a member. `Conflict(AlreadyMember)` when they already are; `NotFound` when the
@@ -296,11 +312,16 @@ pub trait MemberRepository: Send + Sync {
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait IssueRepository: Send + Sync {
-    /// Creates an issue with the project's next number (gap-free: numbers are taken in the
-    /// same transaction as the insert, and a refused create takes none), at the bottom of
-    /// every column, with a `created` event. The assignee (a member with role member or
-    /// stronger) and the sprint (of this project, not closed) are checked under lock;
-    /// `InvalidRefs` says which failed. `NotFound` when the project is gone.
+    /// Creates an issue with the project's next number (gap-free however many creates run
+    /// at once: numbers are taken in the same transaction as the insert, and a refused
+    /// create takes none), with a `created` event. Its rank is
+    /// [`rank::for_position`](crate::rank::for_position) of its number, which is above every
+    /// rank the project has, so it lands at the bottom of every column. Ranks are compared
+    /// byte by byte and are unique per project, deleted issues included. A resolved status
+    /// sets `resolved_at`. The assignee (a member whose role
+    /// [`policy::may_be_assigned`](crate::policy::may_be_assigned)) and the sprint (of this
+    /// project, not closed) are checked under lock, so a concurrent removal or completion
+    /// waits; `InvalidRefs` says which failed. `NotFound` when the project is gone.
     async fn create(
         &self,
         project_id: Uuid,
@@ -321,10 +342,13 @@ pub trait IssueRepository: Send + Sync {
 
     /// Locks the live issue `issue_id` of the project and hands it to `decide`; writes the
     /// edit it returns, bumping the version once and recording one `updated` event with the
-    /// changes, in the same transaction. Concurrent updates of one issue queue behind the
-    /// lock, so none fails because of another. The assignee and sprint the edit changes to
-    /// are checked as on create (`InvalidRefs`). `Gone` when the issue is not live;
-    /// `Unchanged` (with the locked issue) when `decide` wrote nothing.
+    /// changes, in the same transaction; `resolved_at` is set on entering a resolved status
+    /// (kept while it stays resolved) and cleared on leaving it. Concurrent updates of one
+    /// issue queue behind the lock, so none fails because of another and each decides on
+    /// the one before. The assignee and sprint the edit changes to are checked as on create.
+    /// Outcomes, first match wins: `Gone` when the issue is not live; `Refused` when
+    /// `decide` refuses; `Unchanged` (with the locked issue) when it writes nothing;
+    /// `InvalidRefs` when a reference fails (nothing written); else `Updated`.
     async fn update(
         &self,
         issue_id: Uuid,
@@ -334,7 +358,8 @@ pub trait IssueRepository: Send + Sync {
     ) -> Result<UpdateOutcome, RepoError>;
 
     /// Soft-deletes (`deleted = true`) or restores the issue, bumping its version and
-    /// recording a `deleted`/`restored` event. `None` when it was not in the opposite state.
+    /// recording a `deleted`/`restored` event; the issue keeps its number and rank. `None`
+    /// when it was not in the opposite state (or does not exist).
     async fn set_deleted(
         &self,
         issue_id: Uuid,
@@ -356,7 +381,8 @@ pub trait IssueRepository: Send + Sync {
         page: &PageRequest<IssueKey>,
     ) -> Result<Option<Scoped<Page<Issue, IssueKey>>>, RepoError>;
 
-    /// The issue's history, oldest first.
+    /// The issue's history, oldest first (by time, then event id): every event its writes
+    /// recorded, whoever made them.
     async fn events(
         &self,
         issue_id: Uuid,
@@ -368,10 +394,13 @@ pub trait IssueRepository: Send + Sync {
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait SprintRepository: Send + Sync {
-    /// Creates a planned sprint. `NotFound` when the project is gone.
+    /// Creates a planned sprint. `NotFound` when the project is gone. Dates are the
+    /// domain's to check (`sprint::check_dates`); the store keeps them ordered as a second
+    /// line (`Invalid`).
     async fn create(&self, project_id: Uuid, sprint: &NewSprint) -> Result<Sprint, RepoError>;
 
-    /// The project's sprints, newest first, optionally only those in `state`.
+    /// The project's sprints, newest first (by creation, then id), optionally only those in
+    /// `state`.
     async fn list(
         &self,
         project_id: Uuid,
@@ -393,7 +422,9 @@ pub trait SprintRepository: Send + Sync {
     ) -> Result<Sprint, RepoError>;
 
     /// `planned → active`. `Conflict(InvalidState)` unless planned;
-    /// `Conflict(ActiveSprintExists)` when the project already has an active sprint.
+    /// `Conflict(ActiveSprintExists)` when the project already has an active sprint — of any
+    /// number of concurrent starts in one project exactly one succeeds. `NotFound` when the
+    /// project has no such sprint.
     async fn start(&self, project_id: Uuid, sprint_id: Uuid) -> Result<Sprint, RepoError>;
 
     /// `active → closed`, moving every issue that is not done or cancelled to `target`
@@ -440,10 +471,16 @@ pub trait BoardRepository: Send + Sync {
         per_column: u32,
     ) -> Result<Option<Scoped<Option<Board>>>, RepoError>;
 
-    /// Moves an issue: a new rank right between its new neighbours (only the moved issue
-    /// is written; the ranks around the spot are respaced first when they grow too long), optionally a new
-    /// status, a version bump and a `moved` event, atomically. Moves within a project are
-    /// serialized, so concurrent moves into one spot still give distinct ranks.
+    /// Moves an issue, atomically: its new rank is what
+    /// [`placement::place`](crate::placement::place) decides from the reads the adapter
+    /// answers through a [`RankReader`](crate::placement::RankReader); respacing, when
+    /// placement asks for it, rewrites the neighbours' ranks only (no version bump, no
+    /// event). The moved issue gets the rank, the status if one is given (`resolved_at` as on
+    /// update), a version bump and a `moved` event with the rank (and status) change. Moves
+    /// within a project are serialized (the reads and writes of one move see no other), so
+    /// concurrent moves into one spot get distinct ranks in a consistent order.
+    /// `AnchorNotInColumn` when the anchor is not live in the target column; `Gone` when the
+    /// moved issue is not live; `NotFound` when the project is gone.
     async fn move_issue(&self, mv: &Move) -> Result<MoveOutcome, RepoError>;
 }
 

@@ -3,7 +3,7 @@
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::error::Invalid;
+use crate::error::{Conflict, Invalid};
 use crate::values::{SprintGoal, SprintName, SprintState};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +19,31 @@ pub struct Sprint {
     pub completed_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
 }
+
+/// What can be done to a sprint as a whole: its state machine, `planned → active → closed`,
+/// and the deletion of a sprint that never started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Start,
+    Complete,
+    Delete,
+}
+
+impl Transition {
+    /// The state a sprint in `state` goes to (`None`: it is gone), or `InvalidState`. The
+    /// store decides this on the sprint as it holds it locked.
+    pub fn from(self, state: SprintState) -> Result<Option<SprintState>, Conflict> {
+        match (self, state) {
+            (Self::Start, SprintState::Planned) => Ok(Some(SprintState::Active)),
+            (Self::Complete, SprintState::Active) => Ok(Some(SprintState::Closed)),
+            (Self::Delete, SprintState::Planned) => Ok(None),
+            _ => Err(Conflict::InvalidState),
+        }
+    }
+}
+
+/// Where a completing sprint's unfinished issues may go: a sprint in this state.
+pub const COMPLETION_TARGET_STATE: SprintState = SprintState::Planned;
 
 /// The dates rule: a sprint cannot end before it starts.
 pub fn check_dates(starts_on: Option<Date>, ends_on: Option<Date>) -> Result<(), Invalid> {
@@ -72,4 +97,31 @@ pub struct SprintKey {
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     pub id: Uuid,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_machine_only_goes_forward() {
+        use SprintState::{Active, Closed, Planned};
+        assert_eq!(Transition::Start.from(Planned), Ok(Some(Active)));
+        assert_eq!(Transition::Complete.from(Active), Ok(Some(Closed)));
+        assert_eq!(Transition::Delete.from(Planned), Ok(None));
+        for (transition, state) in [
+            (Transition::Start, Active),
+            (Transition::Start, Closed),
+            (Transition::Complete, Planned),
+            (Transition::Complete, Closed),
+            (Transition::Delete, Active),
+            (Transition::Delete, Closed),
+        ] {
+            assert_eq!(
+                transition.from(state),
+                Err(Conflict::InvalidState),
+                "{transition:?} {state:?}"
+            );
+        }
+    }
 }

@@ -1,14 +1,15 @@
 //! Sprints (`sprints`): the state machine and the transactions that move issues with it.
 
 use async_trait::async_trait;
+use rhythm_domain::RepoError;
 use rhythm_domain::issue::{Changes, EventKind, FieldChange};
 use rhythm_domain::pagination::{Page, PageRequest};
 use rhythm_domain::ports::{Decision, SprintRepository};
 use rhythm_domain::sprint::{
-    Completion, CompletionTarget, NewSprint, Sprint, SprintKey, SprintPatch,
+    COMPLETION_TARGET_STATE, Completion, CompletionTarget, NewSprint, Sprint, SprintKey,
+    SprintPatch, Transition,
 };
 use rhythm_domain::values::{IssueStatus, SprintState};
-use rhythm_domain::{Conflict, RepoError};
 use sqlx::{FromRow, Postgres, Transaction};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -60,18 +61,27 @@ macro_rules! sprint_columns {
 }
 
 /// Locks the sprint for a state change and returns its state; `NotFound` without it.
-async fn lock_state(
+/// Locks the sprint and lets the domain's state machine decide `transition` on its state:
+/// the state it goes to (`None`: deleted), `Conflict(InvalidState)` when the transition is
+/// refused, `NotFound` when the project has no such sprint.
+async fn lock_for(
     tx: &mut Transaction<'_, Postgres>,
     project_id: Uuid,
     sprint_id: Uuid,
-) -> Result<String, RepoError> {
-    sqlx::query_scalar("SELECT state FROM sprints WHERE project_id = $1 AND id = $2 FOR UPDATE")
-        .bind(project_id)
-        .bind(sprint_id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(map_err)?
-        .ok_or(RepoError::NotFound)
+    transition: Transition,
+) -> Result<Option<SprintState>, RepoError> {
+    let state: String = sqlx::query_scalar(
+        "SELECT state FROM sprints WHERE project_id = $1 AND id = $2 FOR UPDATE",
+    )
+    .bind(project_id)
+    .bind(sprint_id)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(map_err)?
+    .ok_or(RepoError::NotFound)?;
+    let state = SprintState::parse(&state)
+        .map_err(|_| RepoError::Internal(format!("unexpected sprint state {state}")))?;
+    transition.from(state).map_err(RepoError::Conflict)
 }
 
 fn sprint_change(from: Uuid, to: Option<Uuid>) -> Changes {
@@ -201,27 +211,22 @@ impl SprintRepository for PgStore {
 
     #[tracing::instrument(skip_all, fields(sprint_id = %sprint_id))]
     async fn start(&self, project_id: Uuid, sprint_id: Uuid) -> Result<Sprint, RepoError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let next = lock_for(&mut tx, project_id, sprint_id, Transition::Start).await?;
         // The partial unique index refuses a second active sprint of the project.
-        let row: Option<SprintRow> = sqlx::query_as(concat!(
-            "UPDATE sprints SET state = $4, started_at = now(), updated_at = now()
-             WHERE project_id = $1 AND id = $2 AND state = $3
+        let row: SprintRow = sqlx::query_as(concat!(
+            "UPDATE sprints SET state = $2, started_at = now(), updated_at = now()
+             WHERE id = $1
              RETURNING ",
             sprint_columns!()
         ))
-        .bind(project_id)
         .bind(sprint_id)
-        .bind(SprintState::Planned.as_str())
-        .bind(SprintState::Active.as_str())
-        .fetch_optional(&self.pool)
+        .bind(next.map(SprintState::as_str))
+        .fetch_one(&mut *tx)
         .await
         .map_err(map_err)?;
-        match row {
-            Some(row) => row.try_into(),
-            None => match self.find(project_id, sprint_id).await? {
-                Some(_) => Err(RepoError::Conflict(Conflict::InvalidState)),
-                None => Err(RepoError::NotFound),
-            },
-        }
+        tx.commit().await.map_err(map_err)?;
+        row.try_into()
     }
 
     #[tracing::instrument(skip_all, fields(sprint_id = %sprint_id))]
@@ -233,9 +238,7 @@ impl SprintRepository for PgStore {
         actor: Uuid,
     ) -> Result<Completion, RepoError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        if lock_state(&mut tx, project_id, sprint_id).await? != SprintState::Active.as_str() {
-            return Err(RepoError::Conflict(Conflict::InvalidState));
-        }
+        let next = lock_for(&mut tx, project_id, sprint_id, Transition::Complete).await?;
         let target_id = match target {
             CompletionTarget::Backlog => None,
             CompletionTarget::Sprint(id) => {
@@ -245,7 +248,7 @@ impl SprintRepository for PgStore {
                 )
                 .bind(project_id)
                 .bind(id)
-                .bind(SprintState::Planned.as_str())
+                .bind(COMPLETION_TARGET_STATE.as_str())
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(map_err)?;
@@ -288,7 +291,7 @@ impl SprintRepository for PgStore {
             sprint_columns!()
         ))
         .bind(sprint_id)
-        .bind(SprintState::Closed.as_str())
+        .bind(next.map(SprintState::as_str))
         .fetch_one(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -306,9 +309,8 @@ impl SprintRepository for PgStore {
         actor: Uuid,
     ) -> Result<(), RepoError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        if lock_state(&mut tx, project_id, sprint_id).await? != SprintState::Planned.as_str() {
-            return Err(RepoError::Conflict(Conflict::InvalidState));
-        }
+        // Deletion leaves no state behind; the decision is whether it may happen.
+        lock_for(&mut tx, project_id, sprint_id, Transition::Delete).await?;
         let returned: Vec<Uuid> = sqlx::query_scalar(
             "UPDATE issues SET sprint_id = NULL, version = version + 1, updated_at = now()
              WHERE sprint_id = $1 RETURNING id",
