@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use rhythm_domain::error::{Conflict, RepoError};
-use rhythm_domain::ports::{SessionRepository, Store};
+use rhythm_domain::ports::{AttemptCounter, AttemptKey, SessionRepository, Store};
 use rhythm_domain::user::{NewRefreshToken, NewUser, Replacement, Rotation, TokenHash};
 use rhythm_domain::values::{Email, UserName};
 use time::OffsetDateTime;
@@ -134,4 +134,38 @@ pub async fn a_replayed_token_revokes_its_chain<S: Store>(store: S) {
     assert_eq!(unknown.unwrap(), Rotation::Refused);
     f.session_repo().revoke(&TokenHash([8; 32])).await.unwrap();
     f.session_repo().revoke(&TokenHash([2; 32])).await.unwrap();
+}
+
+pub async fn sign_in_attempts_count_per_window_by_the_time_given<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let counter: std::sync::Arc<dyn AttemptCounter> = f.store.clone();
+    let window = Duration::from_secs(60);
+    let start = OffsetDateTime::now_utc();
+    let (a, b) = (AttemptKey([1; 32]), AttemptKey([2; 32]));
+    // 20 attempts at once on the same two keys: every one is counted, none deadlocks.
+    let mut attempts = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (counter, keys) = (counter.clone(), [b.clone(), a.clone()]);
+        attempts.spawn(async move { counter.count_attempt(&keys, window, start).await.unwrap() });
+    }
+    let mut seen: Vec<u32> = attempts.join_all().await.iter().map(|c| c[0].attempts).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=20).collect::<Vec<_>>(), "each attempt sees its own count");
+    // Counts come back in the order the keys were given; the window runs from its first attempt.
+    let later = start + Duration::from_secs(30);
+    let counts =
+        counter.count_attempt(&[a.clone(), AttemptKey([3; 32])], window, later).await.unwrap();
+    assert_eq!((counts[0].attempts, counts[1].attempts), (21, 1));
+    assert!(counts[0].window_left <= Duration::from_secs(30), "{:?}", counts[0].window_left);
+    assert!(counts[1].window_left > Duration::from_secs(59), "{:?}", counts[1].window_left);
+    // Once the window has ended, counting starts over, and ended windows can be forgotten.
+    let next_window = start + Duration::from_secs(61);
+    let counts =
+        counter.count_attempt(std::slice::from_ref(&a), window, next_window).await.unwrap();
+    assert_eq!(counts[0].attempts, 1);
+    let forgotten = counter.forget_ended(window, start + Duration::from_secs(95)).await.unwrap();
+    assert_eq!(forgotten, 2, "b's and the third key's windows ended, a's has not");
+    let counts =
+        counter.count_attempt(&[b], window, start + Duration::from_secs(96)).await.unwrap();
+    assert_eq!(counts[0].attempts, 1);
 }

@@ -37,6 +37,7 @@ macro_rules! contract_suite {
             accounts::exactly_one_of_many_concurrent_rotations_wins,
             accounts::rotation_goes_by_the_time_it_is_given,
             accounts::a_replayed_token_revokes_its_chain,
+            accounts::sign_in_attempts_count_per_window_by_the_time_given,
             issues::numbers_are_gap_free_under_concurrent_creates,
             issues::unconditional_updates_all_win_under_contention,
             issues::a_refused_decision_writes_nothing,

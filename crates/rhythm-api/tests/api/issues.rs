@@ -3,9 +3,7 @@
 use std::collections::BTreeSet;
 
 use axum::http::StatusCode;
-use rhythm_domain::ports::SprintRepository;
-use rhythm_domain::sprint::{CompletionTarget, NewSprint};
-use rhythm_domain::values::{SprintGoal, SprintName};
+use rhythm_domain::values::SprintState;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -52,26 +50,7 @@ async fn events_of(app: &TestApp, number: i64) -> Vec<(String, Value)> {
 }
 
 async fn sprint(app: &TestApp, key: &str, state: &str) -> Uuid {
-    // Through the store's ports and the sprint state machine: planned → active → closed.
-    let project_id = app.project_id(key);
-    let new = NewSprint {
-        id: Uuid::now_v7(),
-        name: SprintName::new("Sprint").unwrap(),
-        goal: SprintGoal::new("").unwrap(),
-        starts_on: None,
-        ends_on: None,
-    };
-    let id = SprintRepository::create(&app.store, project_id, &new).await.unwrap().id;
-    if state != "planned" {
-        SprintRepository::start(&app.store, project_id, id).await.unwrap();
-    }
-    if state == "closed" {
-        let anyone = Uuid::now_v7();
-        SprintRepository::complete(&app.store, project_id, id, CompletionTarget::Backlog, anyone)
-            .await
-            .unwrap();
-    }
-    id
+    app.seed_sprint(key, SprintState::parse(state).unwrap()).await
 }
 
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]

@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use axum::http::{Method, StatusCode};
 use rhythm_domain::pagination::{Limit, PageRequest};
 use rhythm_domain::ports::SprintRepository;
-use rhythm_domain::sprint::{CompletionTarget, NewSprint};
-use rhythm_domain::values::{SprintGoal, SprintName, SprintState};
+use rhythm_domain::sprint::CompletionTarget;
+use rhythm_domain::values::SprintState;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -88,8 +88,8 @@ impl Fixture {
             let reporter = user.clone().unwrap_or_else(|| owner.clone());
             issues.push(app.seed_issue(key, &reporter, false).await);
             deleted.push(app.seed_issue(key, &owner, true).await);
-            sprints.push(planned_sprint(app, key).await);
-            completable.push(planned_sprint(app, key).await);
+            sprints.push(app.seed_sprint(key, SprintState::Planned).await);
+            completable.push(app.seed_sprint(key, SprintState::Planned).await);
         }
         Self {
             key: key.to_owned(),
@@ -307,18 +307,6 @@ async fn prepare(app: &TestApp, fx: &Fixture, caller: Caller, setup: Setup) {
         let sprint = fx.completable[Fixture::index(caller)];
         SprintRepository::start(&app.store, project_id, sprint).await.unwrap();
     }
-}
-
-/// A planned sprint of project `key`, made through the store's port.
-async fn planned_sprint(app: &TestApp, key: &str) -> Uuid {
-    let sprint = NewSprint {
-        id: Uuid::now_v7(),
-        name: SprintName::new("Sprint").unwrap(),
-        goal: SprintGoal::new("").unwrap(),
-        starts_on: None,
-        ends_on: None,
-    };
-    SprintRepository::create(&app.store, app.project_id(key), &sprint).await.unwrap().id
 }
 
 /// Every (method, template) of the API under `/api/v1/projects/{project}`.

@@ -15,10 +15,14 @@ use rhythm_api::AppState;
 use rhythm_api::auth::tokens::JwtTokens;
 use rhythm_api::state::{AuthConfig, HttpSettings, Settings};
 use rhythm_domain::issue::{CreateOutcome, NewIssue};
-use rhythm_domain::ports::{Clock, IssueRepository, MemberRepository, TokenIssuer, UserRepository};
+use rhythm_domain::ports::{
+    Clock, IssueRepository, MemberRepository, SprintRepository, TokenIssuer, UserRepository,
+};
+use rhythm_domain::sprint::{CompletionTarget, NewSprint};
 use rhythm_domain::user::NewUser;
 use rhythm_domain::values::{
-    Email, IssueDescription, IssueStatus, IssueTitle, IssueType, Priority, Role, UserName,
+    Email, IssueDescription, IssueStatus, IssueTitle, IssueType, Priority, Role, SprintGoal,
+    SprintName, SprintState, UserName,
 };
 use rhythm_postgres::PgStore;
 use serde_json::Value;
@@ -215,6 +219,37 @@ impl TestApp {
             IssueRepository::set_deleted(&self.store, issue.id, true, reporter.id).await.unwrap();
         }
         issue.number
+    }
+
+    /// A sprint of project `key` in `state`, made through the store's port and the sprint
+    /// state machine (planned → active → closed).
+    #[allow(dead_code)]
+    pub async fn seed_sprint(&self, key: &str, state: SprintState) -> Uuid {
+        let project_id = self.project_id(key);
+        let new = NewSprint {
+            id: Uuid::now_v7(),
+            name: SprintName::new("Sprint").unwrap(),
+            goal: SprintGoal::new("").unwrap(),
+            starts_on: None,
+            ends_on: None,
+        };
+        let id = SprintRepository::create(&self.store, project_id, &new).await.unwrap().id;
+        if state != SprintState::Planned {
+            SprintRepository::start(&self.store, project_id, id).await.unwrap();
+        }
+        if state == SprintState::Closed {
+            let anyone = Uuid::now_v7();
+            SprintRepository::complete(
+                &self.store,
+                project_id,
+                id,
+                CompletionTarget::Backlog,
+                anyone,
+            )
+            .await
+            .unwrap();
+        }
+        id
     }
 
     /// Every row of every table, as JSON: to show a refused request changed nothing.
