@@ -21,9 +21,10 @@ use sqlx::{Connection, PgConnection};
 
 use crate::chaos::{peak_rss_kib, rss_kib};
 use crate::cluster::TempCluster;
+use crate::floor;
 use crate::load::{Op, Stats, client, closed_loop, open_loop, send};
 use crate::seed;
-use crate::server::{RhythmProcess, build_rhythm, free_port};
+use crate::server::{RhythmProcess, build_binary, build_rhythm, free_port};
 
 use crate::seed::PASSWORD as BENCH_PASSWORD;
 const POOL_SIZE: usize = 16;
@@ -98,6 +99,8 @@ struct Targets {
     projects: Vec<(String, String)>,
     terms: Vec<seed::Term>,
     tokens: BTreeMap<String, String>,
+    /// Email → user id, for the floor (which takes the caller's id instead of a token).
+    user_ids: BTreeMap<String, String>,
     /// Titles for created issues, from the seeding vocabulary, so new issues read like the
     /// seeded ones to search.
     titles: seed::Titles,
@@ -106,6 +109,10 @@ struct Targets {
 impl Targets {
     fn token(&self, email: &str) -> &str {
         self.tokens.get(email).map_or("", String::as_str)
+    }
+
+    fn user_id(&self, email: &str) -> &str {
+        self.user_ids.get(email).map_or("", String::as_str)
     }
 }
 
@@ -128,6 +135,7 @@ pub fn run(sh: &xshell::Shell, options: &Options) -> anyhow::Result<()> {
         if options.smoke { target.join("bench").join("smoke") } else { target.join("bench") };
     std::fs::create_dir_all(&bench_dir)?;
     let binary = build_rhythm(sh, !options.smoke)?;
+    build_binary(sh, "rhythm-floor", "rhythm-floor", !options.smoke)?;
     let port = free_port()?;
     let settings: Vec<(&str, &str)> = SETTINGS.to_vec();
     let (mut cluster, fresh) = if options.smoke {
@@ -251,6 +259,18 @@ async fn bench(
         .await?;
         if matches!(name, "W1" | "W2" | "W4" | "W6") {
             anchor(&http, &base, cluster, &mut db, bench_dir, &next, &mut report, options).await?;
+        }
+        if let Some(floor_next) = floor_workload(name, &targets) {
+            let run = floor::FloorRun {
+                binary: &floor::binary_beside(binary),
+                database_url: &url,
+                pool: POOL_SIZE,
+                levels: &levels,
+                duration: options.duration,
+                warm_up: Duration::from_secs(if options.smoke { 1 } else { 3 }),
+            };
+            let floors = floor::measure_floors(&http, &run, floor_next).await?;
+            record_floors(&mut report, &floors);
         }
         println!("{}", row(&report));
         reports.push(report);
@@ -445,6 +465,13 @@ async fn targets(
     emails.push(&largest.1);
     emails.sort_unstable();
     emails.dedup();
+    let user_ids: BTreeMap<String, String> =
+        sqlx::query_as("SELECT email, id::text FROM users WHERE email = ANY($1)")
+            .bind(emails.iter().map(|e| (*e).to_owned()).collect::<Vec<_>>())
+            .fetch_all(&mut *db)
+            .await?
+            .into_iter()
+            .collect();
     let mut tokens = BTreeMap::new();
     for email in emails {
         let op = Op {
@@ -461,7 +488,30 @@ async fn targets(
             token.with_context(|| format!("logging in as {email}: {:?}", outcome.status))?;
         tokens.insert(email.to_owned(), token);
     }
-    Ok(Targets { issues, lists, largest, sprints, projects, terms, tokens, titles })
+    Ok(Targets { issues, lists, largest, sprints, projects, terms, tokens, user_ids, titles })
+}
+
+/// W1 and W2 as `rhythm-floor` takes them: the same picks, the caller by id.
+fn floor_workload(name: &str, t: &Arc<Targets>) -> Option<Next> {
+    let t = t.clone();
+    match name {
+        "W1" => Some(Arc::new(move |w, i| {
+            let (key, number, email) = pick(&t.issues, w, i);
+            floor_op(format!("/projects/{key}/issues/{number}?user={}", t.user_id(email)))
+        })),
+        "W2" => Some(Arc::new(move |w, i| {
+            let (key, status, assignee, email) = pick(&t.lists, w, i);
+            floor_op(format!(
+                "/projects/{key}/issues?status={status}&assignee={assignee}&user={}",
+                t.user_id(email)
+            ))
+        })),
+        _ => None,
+    }
+}
+
+fn floor_op(path: String) -> Op {
+    Op { method: Method::GET, path, body: None, token: None, if_match: None }
 }
 
 fn workloads(t: &Arc<Targets>) -> Vec<(&'static str, &'static str, Next)> {
@@ -665,7 +715,7 @@ async fn numbers_are_gap_free(db: &mut PgConnection, key: &str) -> anyhow::Resul
 }
 
 /// CPU ticks (user + system) of a process and its children so far.
-fn cpu_ticks(pid: u32) -> u64 {
+pub(crate) fn cpu_ticks(pid: u32) -> u64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0;
     };
@@ -702,6 +752,11 @@ fn postgres_ticks(cluster: &TempCluster) -> u64 {
 }
 
 const TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU milliseconds per 1 000 requests from clock ticks.
+pub(crate) fn ms_per_1000(ticks: u64, requests: u64) -> f64 {
+    ticks as f64 / TICKS_PER_SECOND * 1000.0 * 1000.0 / requests.max(1) as f64
+}
 
 async fn statement_calls(db: &mut PgConnection) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar(
@@ -770,8 +825,7 @@ async fn measure(
     // Every request of the measured phases, the statement-counting query itself aside.
     report.round_trips_per_request =
         Some((calls as f64 - 1.0).max(0.0) / all.count().max(1) as f64);
-    let per_1000 =
-        |ticks: u64| ticks as f64 / TICKS_PER_SECOND * 1000.0 * 1000.0 / all.count().max(1) as f64;
+    let per_1000 = |ticks: u64| ms_per_1000(ticks, all.count());
     report.server_cpu_ms_per_1000 = per_1000(cpu_ticks(rhythm.pid()).saturating_sub(server_before));
     report.postgres_cpu_ms_per_1000 = per_1000(postgres_ticks(cluster).saturating_sub(pg_before));
     Ok(report)
@@ -1222,6 +1276,32 @@ fn splice(sql: &str, params: &str) -> String {
     sql
 }
 
+/// Puts each driver's floor into the report with its ratio to raw SQL, and Rhythm's ratio
+/// to the floor of the driver it runs on.
+fn record_floors(report: &mut WorkloadReport, floors: &BTreeMap<String, floor::Floor>) {
+    let mut figures = serde_json::Map::new();
+    for (driver, f) in floors {
+        figures.insert(
+            driver.clone(),
+            json!({
+                "peak": f.peak,
+                "best_throughput": f.best_throughput,
+                "server_cpu_ms_per_1000": f.server_cpu_ms_per_1000,
+                "errors": f.errors,
+                "ratio_to_raw_sql": report.raw_sql_tps.map(|raw| f.best_throughput / raw),
+            }),
+        );
+        report.errors += f.errors;
+    }
+    report.extra.insert("floors".into(), Value::Object(figures));
+    if let Some(own) = floors.get(floor::RHYTHM_DRIVER) {
+        report.extra.insert("driver".into(), json!(floor::RHYTHM_DRIVER));
+        report
+            .extra
+            .insert("ratio_to_floor".into(), json!(report.best_throughput / own.best_throughput));
+    }
+}
+
 fn row(r: &WorkloadReport) -> String {
     let peak: Vec<String> = r.peak.iter().map(|(c, t)| format!("{c}:{t:.0}")).collect();
     let mut line = format!(
@@ -1246,6 +1326,19 @@ fn row(r: &WorkloadReport) -> String {
     }
     if let Some(rss) = r.server_rss_kib_at_64 {
         line.push_str(&format!(" rss@64 {} KiB", rss));
+    }
+    if let Some(Value::Object(floors)) = r.extra.get("floors") {
+        for (driver, f) in floors {
+            line.push_str(&format!(
+                " floor[{driver}] {:.0}/s raw÷ {:.2} cpu ms/1k {:.0}",
+                f["best_throughput"].as_f64().unwrap_or(0.0),
+                f["ratio_to_raw_sql"].as_f64().unwrap_or(0.0),
+                f["server_cpu_ms_per_1000"].as_f64().unwrap_or(0.0),
+            ));
+        }
+        if let Some(ratio) = r.extra.get("ratio_to_floor").and_then(Value::as_f64) {
+            line.push_str(&format!(" rhythm÷floor {ratio:.2}"));
+        }
     }
     if !r.extra.is_empty() && matches!(r.name.as_str(), "W3" | "login" | "W7-one" | "W9") {
         line.push_str(&format!(" {}", serde_json::to_string(&r.extra).unwrap_or_default()));

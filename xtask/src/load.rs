@@ -75,6 +75,32 @@ pub fn client(timeout: Duration, connections: usize) -> anyhow::Result<Client> {
 
 pub async fn send(client: &Client, base: &str, op: &Op) -> Outcome {
     let started = Instant::now();
+    let (status, problem_json, retry_after, body) = match request(client, base, op).send().await {
+        Ok(response) => {
+            let status = response.status();
+            let content_type =
+                response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let problem_json = content_type.starts_with("application/problem+json");
+            let retry_after = response.headers().contains_key("retry-after");
+            let body = response.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok());
+            (Some(status), problem_json, retry_after, body)
+        }
+        Err(_) => (None, false, false, None),
+    };
+    Outcome { status, latency: started.elapsed(), body, problem_json, retry_after }
+}
+
+/// Sends `op` for a load loop: the body is read to the end but not parsed, so the load
+/// generator, which shares the cores with the server and the database, spends as little
+/// of them as it can. `None`: no complete answer.
+async fn fire(client: &Client, base: &str, op: &Op) -> Option<StatusCode> {
+    let response = request(client, base, op).send().await.ok()?;
+    let status = response.status();
+    response.bytes().await.ok()?;
+    Some(status)
+}
+
+fn request(client: &Client, base: &str, op: &Op) -> reqwest::RequestBuilder {
     let mut request = client.request(op.method.clone(), format!("{base}{}", op.path));
     if let Some(token) = &op.token {
         request = request.bearer_auth(token);
@@ -85,30 +111,7 @@ pub async fn send(client: &Client, base: &str, op: &Op) -> Outcome {
     if let Some(body) = &op.body {
         request = request.json(body);
     }
-    match request.send().await {
-        Ok(response) => {
-            let status = response.status();
-            let content_type =
-                response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
-            let problem_json = content_type.starts_with("application/problem+json");
-            let retry_after = response.headers().contains_key("retry-after");
-            let body = response.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok());
-            Outcome {
-                status: Some(status),
-                latency: started.elapsed(),
-                body,
-                problem_json,
-                retry_after,
-            }
-        }
-        Err(_) => Outcome {
-            status: None,
-            latency: started.elapsed(),
-            body: None,
-            problem_json: false,
-            retry_after: false,
-        },
-    }
+    request
 }
 
 /// Latency and status statistics of a run.
@@ -179,8 +182,9 @@ pub async fn closed_loop(
             let mut i = 0u64;
             while started.elapsed() < duration {
                 let op = next(worker, i);
-                let outcome = send(&client, &base, &op).await;
-                local.record(outcome.status, outcome.latency);
+                let sent = Instant::now();
+                let status = fire(&client, &base, &op).await;
+                local.record(status, sent.elapsed());
                 i += 1;
             }
             total.lock().await.merge(&local);
@@ -222,8 +226,8 @@ pub async fn open_loop(
                 }
                 tokio::time::sleep_until(tokio::time::Instant::from_std(scheduled)).await;
                 let op = next(worker, slot);
-                let outcome = send(&client, &base, &op).await;
-                local.record(outcome.status, scheduled.elapsed());
+                let status = fire(&client, &base, &op).await;
+                local.record(status, scheduled.elapsed());
                 slot += connections as u64;
             }
             total.lock().await.merge(&local);

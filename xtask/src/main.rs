@@ -18,6 +18,7 @@ mod chaos;
 mod cluster;
 mod conformance;
 mod db;
+mod floor;
 mod load;
 mod python;
 mod screenshot;

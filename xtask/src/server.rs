@@ -94,12 +94,22 @@ pub fn free_port() -> anyhow::Result<u16> {
 
 /// Builds the `rhythm` binary and returns its path.
 pub fn build_rhythm(sh: &xshell::Shell, release: bool) -> anyhow::Result<PathBuf> {
+    build_binary(sh, "rhythm-server", "rhythm", release)
+}
+
+/// Builds binary `bin` of `package` and returns its path.
+pub fn build_binary(
+    sh: &xshell::Shell,
+    package: &str,
+    bin: &str,
+    release: bool,
+) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let profile: &[&str] = if release { &["--release"] } else { &[] };
-    xshell::cmd!(sh, "{cargo} build {profile...} --locked --package rhythm-server --bin rhythm")
+    xshell::cmd!(sh, "{cargo} build {profile...} --locked --package {package} --bin {bin}")
         .run()?;
     let profile_dir = if release { "release" } else { "debug" };
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| sh.current_dir().join("target"), PathBuf::from);
-    Ok(target.join(profile_dir).join("rhythm"))
+    Ok(target.join(profile_dir).join(bin))
 }
