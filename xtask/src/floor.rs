@@ -20,7 +20,7 @@ use crate::server::free_port;
 pub const DRIVERS: &[&str] = &["sqlx", "tokio-postgres"];
 
 /// The driver `rhythm-postgres` is built on: its floor is the one Rhythm is held to.
-pub const RHYTHM_DRIVER: &str = "sqlx";
+pub const RHYTHM_DRIVER: &str = "tokio-postgres";
 
 /// One driver's floor for one workload.
 #[derive(Debug, Serialize, Clone)]

@@ -11,7 +11,7 @@ pub enum LogFormat {
 }
 
 /// Installs the global subscriber. Without `RUST_LOG`, logs at `info` (which includes
-/// sqlx's slow-statement warnings).
+/// the store's slow-statement warnings).
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);

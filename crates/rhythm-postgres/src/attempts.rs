@@ -9,7 +9,7 @@ use rhythm_domain::ports::{AttemptCount, AttemptCounter, AttemptKey};
 use time::OffsetDateTime;
 
 use crate::PgStore;
-use crate::error::map_err;
+use crate::db::{self, get};
 
 #[async_trait]
 impl AttemptCounter for PgStore {
@@ -25,23 +25,23 @@ impl AttemptCounter for PgStore {
         sorted.sort();
         sorted.dedup();
         let digests: Vec<Vec<u8>> = sorted.iter().map(|k| k.0.to_vec()).collect();
-        let rows: Vec<(Vec<u8>, i32, f64)> = sqlx::query_as(
+        let rows = db::fetch_all(
+            &self.conn().await?,
             "INSERT INTO sign_in_attempts AS a (key, window_started_at, attempts)
              SELECT k, $3, 1 FROM unnest($1::bytea[]) WITH ORDINALITY AS u(k, o) ORDER BY o
              ON CONFLICT (key) DO UPDATE SET
-                 window_started_at = CASE WHEN a.window_started_at <= $3 - $2 * interval '1 second'
+                 window_started_at = CASE WHEN a.window_started_at <= $3::timestamptz - $2::float8 * interval '1 second'
                                           THEN $3 ELSE a.window_started_at END,
-                 attempts = CASE WHEN a.window_started_at <= $3 - $2 * interval '1 second'
+                 attempts = CASE WHEN a.window_started_at <= $3::timestamptz - $2::float8 * interval '1 second'
                                  THEN 1 ELSE a.attempts + 1 END
              RETURNING a.key, a.attempts,
-                       extract(epoch FROM a.window_started_at + $2 * interval '1 second' - $3)::float8",
+                       extract(epoch FROM a.window_started_at + $2::float8 * interval '1 second' - $3::timestamptz)::float8 AS left",
+            &[&digests, &window.as_secs_f64(), &now],
         )
-        .bind(&digests)
-        .bind(window.as_secs_f64())
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
+        .await?
+        .iter()
+        .map(|row| Ok((get::<Vec<u8>>(row, "key")?, get::<i32>(row, "attempts")?, get::<f64>(row, "left")?)))
+        .collect::<Result<Vec<_>, RepoError>>()?;
         keys.iter()
             .map(|key| {
                 let (_, attempts, left) = rows
@@ -60,17 +60,14 @@ impl AttemptCounter for PgStore {
     async fn forget_ended(&self, window: Duration, now: OffsetDateTime) -> Result<u64, RepoError> {
         // Rows an attempt holds are skipped (their window restarts anyway), so pruning never
         // waits on, or deadlocks with, a sign-in.
-        let done = sqlx::query(
+        db::execute(
+            &self.conn().await?,
             "DELETE FROM sign_in_attempts WHERE key IN (
                  SELECT key FROM sign_in_attempts
-                 WHERE window_started_at <= $2 - $1 * interval '1 second'
+                 WHERE window_started_at <= $2::timestamptz - $1::float8 * interval '1 second'
                  FOR UPDATE SKIP LOCKED)",
+            &[&window.as_secs_f64(), &now],
         )
-        .bind(window.as_secs_f64())
-        .bind(now)
-        .execute(&self.pool)
         .await
-        .map_err(map_err)?;
-        Ok(done.rows_affected())
     }
 }

@@ -16,19 +16,15 @@ use rhythm_domain::ports::BoardRepository;
 use rhythm_domain::project::Scoped;
 use rhythm_domain::rank;
 use rhythm_domain::values::{IssueStatus, ProjectRef};
-use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use crate::PgStore;
-use crate::error::map_err;
+use crate::db::{self, get};
+use crate::error::map_pg;
 use crate::issues::{
     access_from_row, access_prologue, encode_changes, issue_from_row, push_filters,
 };
 use crate::locks::{LockPurpose, lock_project};
-
-fn decode_err(e: sqlx::Error) -> RepoError {
-    RepoError::Internal(format!("decoding a board row: {e}"))
-}
 
 #[async_trait]
 impl BoardRepository for PgStore {
@@ -61,7 +57,7 @@ impl BoardRepository for PgStore {
 
     #[tracing::instrument(skip_all, fields(issue_id = %mv.issue_id))]
     async fn move_issue(&self, mv: &Move) -> Result<MoveOutcome, RepoError> {
-        move_issue(&self.pool, mv).await
+        move_issue(self, mv).await
     }
 }
 
@@ -80,7 +76,7 @@ impl PgStore {
             IssueStatus::ALL.iter().map(|s| s.as_str().to_owned()).collect();
         let mut qb = access_prologue(project, user);
         qb.push(", cols AS (SELECT status AS column_status, ord FROM unnest(");
-        qb.push_bind(statuses);
+        qb.bind(statuses);
         qb.push("::text[]) WITH ORDINALITY AS c(status, ord))");
         // Per column: its total and points (kept by triggers for the whole project, else
         // counted on an index-only range), then its first issues in rank order.
@@ -90,7 +86,7 @@ impl PgStore {
         match sprint {
             Some(sprint_id) => {
                 qb.push("EXISTS (SELECT FROM sprints s WHERE s.id = ");
-                qb.push_bind(sprint_id);
+                qb.bind(sprint_id);
                 qb.push(" AND s.project_id = a.access_project_id) AS sprint_found, ");
             }
             None => {
@@ -119,29 +115,29 @@ impl PgStore {
         );
         push_filters(&mut qb, filter);
         qb.push(" ORDER BY i.rank LIMIT ");
-        qb.push_bind(i64::from(per_column) + 1);
+        qb.bind(i64::from(per_column) + 1);
         qb.push(") i ON true ORDER BY c.ord, i.rank");
-        let rows = qb.build().persistent(false).fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = qb.fetch_all_unprepared(&self.conn().await?).await?;
         let Some(first) = rows.first() else {
             return Ok(None);
         };
         let access = access_from_row(first)?;
-        if !first.try_get::<bool, _>("sprint_found").map_err(decode_err)? {
+        if !get::<bool>(first, "sprint_found")? {
             return Ok(Some(Scoped { access, value: None }));
         }
-        let project_key: String = first.try_get("project_key").map_err(decode_err)?;
+        let project_key: String = get(first, "project_key")?;
         let mut columns: BTreeMap<i64, Column> = BTreeMap::new();
         for row in &rows {
-            let ord: i64 = row.try_get("ord").map_err(decode_err)?;
-            let status_name: String = row.try_get("column_status").map_err(decode_err)?;
-            let status = IssueStatus::parse(&status_name)
+            let ord: i64 = get(row, "ord")?;
+            let status_name: &str = get(row, "column_status")?;
+            let status = IssueStatus::parse(status_name)
                 .map_err(|_| RepoError::Internal(format!("unknown column {status_name}")))?;
             let column = match columns.entry(ord) {
                 std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
                 std::collections::btree_map::Entry::Vacant(entry) => entry.insert(Column {
                     status,
-                    total: row.try_get("total").map_err(decode_err)?,
-                    points: row.try_get("points").map_err(decode_err)?,
+                    total: get(row, "total")?,
+                    points: get(row, "points")?,
                     items: Vec::new(),
                     next: None,
                 }),
@@ -168,143 +164,135 @@ impl PgStore {
     }
 }
 
-async fn move_issue(pool: &sqlx::PgPool, mv: &Move) -> Result<MoveOutcome, RepoError> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
-    lock_project(&mut tx, mv.project_id, LockPurpose::Ranks).await?;
-    let current: Option<(String, String)> = sqlx::query_as(
-            "SELECT status, rank FROM issues WHERE id = $1 AND project_id = $2 AND deleted_at IS NULL FOR UPDATE",
-        )
-        .bind(mv.issue_id)
-        .bind(mv.project_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
-    let Some((current_status, current_rank)) = current else {
+async fn move_issue(store: &PgStore, mv: &Move) -> Result<MoveOutcome, RepoError> {
+    let mut conn = store.conn().await?;
+    let tx = conn.transaction().await.map_err(map_pg)?;
+    lock_project(&tx, mv.project_id, LockPurpose::Ranks).await?;
+    let current = db::fetch_optional(
+        &tx,
+        "SELECT status, rank FROM issues WHERE id = $1 AND project_id = $2 AND deleted_at IS NULL FOR UPDATE",
+        &[&mv.issue_id, &mv.project_id],
+    )
+    .await?;
+    let Some(current) = current else {
         return Ok(MoveOutcome::Gone);
     };
-    let current_status = crate::issues::parse_status(&current_status)?;
+    let current_status = crate::issues::parse_status(get(&current, "status")?)?;
+    let current_rank: String = get(&current, "rank")?;
     let target = mv.status.unwrap_or(current_status);
-    let mut reader = PgRanks { conn: &mut tx, project_id: mv.project_id, moved: mv.issue_id };
+    let mut reader = PgRanks { tx: &tx, project_id: mv.project_id, moved: mv.issue_id };
     let new_rank = match placement::place(&mut reader, mv, current_status, &current_rank).await? {
         Placement::Rank(rank) => rank,
         Placement::Respaced { rank, rewrites } => {
             let (ids, ranks): (Vec<Uuid>, Vec<String>) = rewrites.into_iter().unzip();
             // One statement: the deferrable unique constraint is checked when it ends.
-            sqlx::query(
+            db::execute(
+                &tx,
                 "UPDATE issues i SET rank = n.rank FROM unnest($1::uuid[], $2::text[]) AS n(id, rank)
                  WHERE i.id = n.id AND i.project_id = $3",
+                &[&ids, &ranks, &mv.project_id],
             )
-            .bind(&ids)
-            .bind(&ranks)
-            .bind(mv.project_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            .await?;
             tracing::info!(project_id = %mv.project_id, rewritten = ids.len(), "respaced ranks");
             rank
         }
         Placement::AnchorMissing => return Ok(MoveOutcome::AnchorNotInColumn),
     };
-    let row = sqlx::query(concat!(
-        "UPDATE issues i SET status = $2, rank = $3,
-                 resolved_at = CASE WHEN $4 THEN COALESCE(i.resolved_at, now()) END,
+    let row = db::fetch_one(
+        &tx,
+        concat!(
+            "UPDATE issues i SET status = $2, rank = $3,
+                 resolved_at = CASE WHEN $4::bool THEN COALESCE(i.resolved_at, now()) END,
                  version = i.version + 1, updated_at = now()
              WHERE i.id = $1
              RETURNING (SELECT p.key FROM projects p WHERE p.id = i.project_id) AS project_key, ",
-        crate::issues::issue_columns!()
-    ))
-    .bind(mv.issue_id)
-    .bind(target.as_str())
-    .bind(&new_rank)
-    .bind(target.is_resolved())
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(map_err)?;
-    let changes = placement::move_changes(current_status, target, &current_rank, &new_rank);
-    sqlx::query(
-        "INSERT INTO issue_events (id, project_id, issue_id, actor_id, kind, changes)
-             VALUES ($1, $2, $3, $4, $6, $5)",
+            crate::issues::issue_columns!()
+        ),
+        &[&mv.issue_id, &target.as_str(), &new_rank, &target.is_resolved()],
     )
-    .bind(Uuid::now_v7())
-    .bind(mv.project_id)
-    .bind(mv.issue_id)
-    .bind(mv.actor_id)
-    .bind(encode_changes(&changes)?)
-    .bind(EventKind::Moved.as_str())
-    .execute(&mut *tx)
-    .await
-    .map_err(map_err)?;
-    tx.commit().await.map_err(map_err)?;
-    let key: String = row.try_get("project_key").map_err(decode_err)?;
+    .await?;
+    let changes = placement::move_changes(current_status, target, &current_rank, &new_rank);
+    db::execute(
+        &tx,
+        "INSERT INTO issue_events (id, project_id, issue_id, actor_id, kind, changes)
+         VALUES ($1, $2, $3, $4, $6, $5)",
+        &[
+            &Uuid::now_v7(),
+            &mv.project_id,
+            &mv.issue_id,
+            &mv.actor_id,
+            &encode_changes(&changes)?,
+            &EventKind::Moved.as_str(),
+        ],
+    )
+    .await?;
+    let key: String = get(&row, "project_key")?;
     let issue = issue_from_row(&row, &key)?.ok_or(RepoError::NotFound)?;
+    tx.commit().await.map_err(map_pg)?;
     Ok(MoveOutcome::Moved(Box::new(issue)))
 }
 
 /// The rank reads placement makes, inside the move's transaction (after the project's rank
 /// lock): each is one probe of the `(project_id, rank)` index.
-struct PgRanks<'c> {
-    conn: &'c mut PgConnection,
+struct PgRanks<'c, 't> {
+    tx: &'c deadpool_postgres::Transaction<'t>,
     project_id: Uuid,
     moved: Uuid,
 }
 
+/// The `rank` column of `row`, which may be NULL (an aggregate over no rows).
+fn rank_of(row: &tokio_postgres::Row) -> Result<Option<String>, RepoError> {
+    get(row, "rank")
+}
+
 #[async_trait]
-impl RankReader for PgRanks<'_> {
+impl RankReader for PgRanks<'_, '_> {
     async fn anchor_rank(
         &mut self,
         number: i64,
         status: IssueStatus,
     ) -> Result<Option<String>, RepoError> {
-        sqlx::query_scalar(
+        let row = db::fetch_optional(
+            self.tx,
             "SELECT rank FROM issues
              WHERE project_id = $1 AND number = $2 AND status = $3 AND deleted_at IS NULL AND id <> $4",
+            &[&self.project_id, &number, &status.as_str(), &self.moved],
         )
-        .bind(self.project_id)
-        .bind(number)
-        .bind(status.as_str())
-        .bind(self.moved)
-        .fetch_optional(&mut *self.conn)
-        .await
-        .map_err(map_err)
+        .await?;
+        Ok(row.as_ref().map(rank_of).transpose()?.flatten())
     }
 
     async fn nearest(&mut self, rank: &str, side: Side) -> Result<Option<String>, RepoError> {
         let sql = match side {
             Side::Lower => {
-                "SELECT max(rank) FROM issues WHERE project_id = $1 AND rank < $2 AND id <> $3"
+                "SELECT max(rank) AS rank FROM issues WHERE project_id = $1 AND rank < $2 AND id <> $3"
             }
             Side::Higher => {
-                "SELECT min(rank) FROM issues WHERE project_id = $1 AND rank > $2 AND id <> $3"
+                "SELECT min(rank) AS rank FROM issues WHERE project_id = $1 AND rank > $2 AND id <> $3"
             }
         };
-        sqlx::query_scalar(sql)
-            .bind(self.project_id)
-            .bind(rank)
-            .bind(self.moved)
-            .fetch_one(&mut *self.conn)
-            .await
-            .map_err(map_err)
+        rank_of(&db::fetch_one(self.tx, sql, &[&self.project_id, &rank, &self.moved]).await?)
     }
 
     async fn column_last(&mut self, status: IssueStatus) -> Result<Option<String>, RepoError> {
-        sqlx::query_scalar(
-            "SELECT max(rank) FROM issues
+        let row = db::fetch_one(
+            self.tx,
+            "SELECT max(rank) AS rank FROM issues
              WHERE project_id = $1 AND status = $2 AND deleted_at IS NULL AND id <> $3",
+            &[&self.project_id, &status.as_str(), &self.moved],
         )
-        .bind(self.project_id)
-        .bind(status.as_str())
-        .bind(self.moved)
-        .fetch_one(&mut *self.conn)
-        .await
-        .map_err(map_err)
+        .await?;
+        rank_of(&row)
     }
 
     async fn next_new_rank(&mut self) -> Result<String, RepoError> {
-        let counter: i64 = sqlx::query_scalar("SELECT issue_counter FROM projects WHERE id = $1")
-            .bind(self.project_id)
-            .fetch_one(&mut *self.conn)
-            .await
-            .map_err(map_err)?;
+        let row = db::fetch_one(
+            self.tx,
+            "SELECT issue_counter FROM projects WHERE id = $1",
+            &[&self.project_id],
+        )
+        .await?;
+        let counter: i64 = get(&row, "issue_counter")?;
         Ok(rank::for_position(counter.saturating_add(1)))
     }
 
@@ -324,13 +312,11 @@ impl RankReader for PgRanks<'_> {
                  ORDER BY rank LIMIT $4"
             }
         };
-        sqlx::query_as(sql)
-            .bind(self.project_id)
-            .bind(from)
-            .bind(self.moved)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&mut *self.conn)
-            .await
-            .map_err(map_err)
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        db::fetch_all(self.tx, sql, &[&self.project_id, &from, &self.moved, &limit])
+            .await?
+            .iter()
+            .map(|row| Ok((get(row, "id")?, get(row, "rank")?)))
+            .collect()
     }
 }

@@ -1,4 +1,4 @@
-//! Maps sqlx/PostgreSQL errors onto the domain's [`RepoError`].
+//! Maps tokio-postgres and pool errors onto the domain's [`RepoError`].
 //!
 //! Constraint violations are recognised by constraint name (the names in the migrations are
 //! part of this adapter's contract), everything transient by SQLSTATE class, so the API can
@@ -6,7 +6,6 @@
 //! for either.
 
 use rhythm_domain::{Conflict, FieldError, RepoError};
-use sqlx::error::{DatabaseError, ErrorKind};
 
 /// Unique constraints whose violation means a specific, client-visible conflict.
 const UNIQUE_CONFLICTS: &[(&str, Conflict)] = &[
@@ -52,66 +51,83 @@ fn is_transient(code: &str) -> bool {
     ) || code.starts_with("08") // connection exceptions
 }
 
-/// Maps a driver error; unknown cases become `Internal` with the message for the logs.
-pub fn map_err(err: sqlx::Error) -> RepoError {
-    match err {
-        sqlx::Error::Database(db) => map_database_error(db.as_ref()),
-        sqlx::Error::PoolTimedOut => {
-            RepoError::Unavailable("no database connection free within the acquire timeout".into())
-        }
-        sqlx::Error::PoolClosed => RepoError::Unavailable("connection pool is closed".into()),
-        sqlx::Error::Io(io) => RepoError::Unavailable(format!("database connection lost: {io}")),
-        sqlx::Error::Tls(tls) => RepoError::Unavailable(format!("database TLS failure: {tls}")),
-        sqlx::Error::WorkerCrashed => RepoError::Unavailable("database worker crashed".into()),
-        sqlx::Error::Protocol(message) if looks_like_lost_connection(&message) => {
-            RepoError::Unavailable(format!("database connection lost: {message}"))
-        }
-        sqlx::Error::RowNotFound => RepoError::NotFound,
-        other => RepoError::Internal(other.to_string()),
-    }
-}
-
-fn looks_like_lost_connection(message: &str) -> bool {
-    // sqlx reports a server that hung up mid-conversation as a protocol error.
-    message.contains("unexpected end of file") || message.contains("connection reset")
-}
-
 /// The field and rule of a client-facing CHECK constraint.
 fn checked_field(constraint: Option<&str>) -> Option<(&'static str, &'static str)> {
     let name = constraint?;
     CHECKED_FIELDS.iter().find(|(n, _, _)| *n == name).map(|(_, field, rule)| (*field, *rule))
 }
 
-fn map_database_error(db: &dyn DatabaseError) -> RepoError {
-    let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-    match db.kind() {
-        ErrorKind::UniqueViolation => {
-            let conflict = db.constraint().and_then(|name| {
+const UNIQUE_VIOLATION: &str = "23505";
+const FOREIGN_KEY_VIOLATION: &str = "23503";
+const CHECK_VIOLATION: &str = "23514";
+const NOT_NULL_VIOLATION: &str = "23502";
+
+/// Maps a statement the database refused, by SQLSTATE and constraint name.
+fn map_refusal(code: &str, constraint: Option<&str>, message: &str) -> RepoError {
+    match code {
+        UNIQUE_VIOLATION => {
+            let conflict = constraint.and_then(|name| {
                 UNIQUE_CONFLICTS.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
             });
             match conflict {
                 Some(conflict) => RepoError::Conflict(conflict),
-                None => {
-                    RepoError::Internal(format!("unexpected unique violation: {}", db.message()))
-                }
+                None => RepoError::Internal(format!("unexpected unique violation: {message}")),
             }
         }
-        ErrorKind::ForeignKeyViolation => RepoError::NotFound,
-        ErrorKind::CheckViolation | ErrorKind::NotNullViolation => {
-            match checked_field(db.constraint()) {
-                Some((field, rule)) => RepoError::Invalid(FieldError::new(field, rule)),
-                None => RepoError::Internal(format!(
-                    "row refused by constraint {}: {}",
-                    db.constraint().unwrap_or("?"),
-                    db.message()
-                )),
-            }
+        FOREIGN_KEY_VIOLATION => RepoError::NotFound,
+        CHECK_VIOLATION | NOT_NULL_VIOLATION => match checked_field(constraint) {
+            Some((field, rule)) => RepoError::Invalid(FieldError::new(field, rule)),
+            None => RepoError::Internal(format!(
+                "row refused by constraint {}: {message}",
+                constraint.unwrap_or("?"),
+            )),
+        },
+        _ if is_transient(code) => {
+            RepoError::Unavailable(format!("database refused the statement ({code}): {message}"))
         }
-        _ if is_transient(&code) => RepoError::Unavailable(format!(
-            "database refused the statement ({code}): {}",
-            db.message()
-        )),
-        _ => RepoError::Internal(format!("database error {code}: {}", db.message())),
+        _ => RepoError::Internal(format!("database error {code}: {message}")),
+    }
+}
+
+/// Maps a tokio-postgres error: refusals by SQLSTATE and constraint, a connection that is
+/// gone or cannot be made as unavailable, the rest (encoding, decoding: bugs) as internal.
+pub fn map_pg(err: tokio_postgres::Error) -> RepoError {
+    if let Some(db) = err.as_db_error() {
+        return map_refusal(db.code().code(), db.constraint(), db.message());
+    }
+    if err.is_closed() || io_cause(&err).is_some() {
+        return RepoError::Unavailable(format!("database connection lost: {err}"));
+    }
+    RepoError::Internal(err.to_string())
+}
+
+fn io_cause<'e>(err: &'e (dyn std::error::Error + 'static)) -> Option<&'e std::io::Error> {
+    let mut cause = err.source();
+    while let Some(current) = cause {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        cause = current.source();
+    }
+    None
+}
+
+/// Maps a failure to get a pooled connection: always "try again later", since the pool
+/// timed out, is closed, or could not open a connection to a database that is down.
+pub fn map_pool(err: deadpool_postgres::PoolError) -> RepoError {
+    use deadpool_postgres::PoolError;
+    match err {
+        PoolError::Backend(e) => match map_pg(e) {
+            RepoError::Internal(message) => {
+                RepoError::Unavailable(format!("cannot open a database connection: {message}"))
+            }
+            other => other,
+        },
+        PoolError::Timeout(_) => {
+            RepoError::Unavailable("no database connection free within the acquire timeout".into())
+        }
+        PoolError::Closed => RepoError::Unavailable("connection pool is closed".into()),
+        other => RepoError::Unavailable(format!("database connection pool: {other}")),
     }
 }
 
@@ -131,9 +147,26 @@ mod tests {
 
     #[test]
     fn pool_errors_are_unavailable() {
-        assert!(matches!(map_err(sqlx::Error::PoolTimedOut), RepoError::Unavailable(_)));
-        assert!(matches!(map_err(sqlx::Error::PoolClosed), RepoError::Unavailable(_)));
-        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
-        assert!(matches!(map_err(sqlx::Error::Io(io)), RepoError::Unavailable(_)));
+        use deadpool_postgres::{PoolError, TimeoutType};
+        assert!(matches!(
+            map_pool(PoolError::Timeout(TimeoutType::Wait)),
+            RepoError::Unavailable(_)
+        ));
+        assert!(matches!(map_pool(PoolError::Closed), RepoError::Unavailable(_)));
+    }
+
+    #[test]
+    fn refusals_map_by_constraint() {
+        assert!(matches!(
+            map_refusal(UNIQUE_VIOLATION, Some("projects_key_key"), "dup"),
+            RepoError::Conflict(Conflict::ProjectKeyTaken)
+        ));
+        assert!(matches!(
+            map_refusal(CHECK_VIOLATION, Some("sprints_dates_ordered"), "bad"),
+            RepoError::Invalid(_)
+        ));
+        assert!(matches!(map_refusal(CHECK_VIOLATION, Some("other"), "x"), RepoError::Internal(_)));
+        assert!(matches!(map_refusal(FOREIGN_KEY_VIOLATION, None, "x"), RepoError::NotFound));
+        assert!(matches!(map_refusal("57014", None, "timeout"), RepoError::Unavailable(_)));
     }
 }

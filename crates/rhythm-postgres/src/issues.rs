@@ -17,13 +17,13 @@ use rhythm_domain::policy;
 use rhythm_domain::ports::{Decision, IssueRepository};
 use rhythm_domain::project::{ProjectAccess, Scoped};
 use rhythm_domain::values::{IssueStatus, IssueType, Priority, ProjectRef, SprintState};
-use sqlx::postgres::PgRow;
-use sqlx::{FromRow, Postgres, QueryBuilder, Row};
-use time::OffsetDateTime;
+use tokio_postgres::Row;
+use tokio_postgres::types::{Json, ToSql};
 use uuid::Uuid;
 
 use crate::PgStore;
-use crate::error::map_err;
+use crate::db::{self, Conn, Sql, SqlType, get};
+use crate::error::map_pg;
 use crate::projects::{parse_role, project_ref_binds};
 
 /// The issue columns every read selects but the description (aliased `i`).
@@ -47,10 +47,10 @@ pub(crate) use issue_columns;
 /// The issue columns of listings: as [`issue_columns`] with the description cut to the
 /// domain's `SUMMARY_READ_CHARS` characters (`left` reads only that slice of a long,
 /// TOASTed description).
-pub(crate) fn push_summary_columns(qb: &mut QueryBuilder<Postgres>) {
+pub(crate) fn push_summary_columns(qb: &mut Sql) {
     qb.push(issue_columns_but_description!());
     qb.push(", left(i.description, ");
-    qb.push_bind(SUMMARY_READ_CHARS as i32);
+    qb.bind(SUMMARY_READ_CHARS as i32);
     qb.push(") AS description");
 }
 
@@ -99,65 +99,60 @@ fn decode<T>(field: &str, raw: &str, parse: impl Fn(&str) -> Option<T>) -> Resul
 }
 
 /// Decodes the issue columns of `row`; `None` when the (left-joined) issue is absent.
-pub(crate) fn issue_from_row(row: &PgRow, project_key: &str) -> Result<Option<Issue>, RepoError> {
-    let get_err = |e: sqlx::Error| RepoError::Internal(format!("decoding an issue: {e}"));
-    let Some(id) = row.try_get::<Option<Uuid>, _>("id").map_err(get_err)? else {
+pub(crate) fn issue_from_row(row: &Row, project_key: &str) -> Result<Option<Issue>, RepoError> {
+    let Some(id) = get::<Option<Uuid>>(row, "id")? else {
         return Ok(None);
     };
-    let number: i64 = row.try_get("number").map_err(get_err)?;
-    let status: String = row.try_get("status").map_err(get_err)?;
-    let priority: i16 = row.try_get("priority").map_err(get_err)?;
-    let issue_type: String = row.try_get("type").map_err(get_err)?;
+    let number: i64 = get(row, "number")?;
+    let status: &str = get(row, "status")?;
+    let priority: i16 = get(row, "priority")?;
+    let issue_type: &str = get(row, "type")?;
     Ok(Some(Issue {
         id,
-        project_id: row.try_get("project_id").map_err(get_err)?,
+        project_id: get(row, "project_id")?,
         number,
         key: format!("{project_key}-{number}"),
-        title: row.try_get("title").map_err(get_err)?,
-        description: row.try_get("description").map_err(get_err)?,
-        status: decode("status", &status, |s| IssueStatus::parse(s).ok())?,
+        title: get(row, "title")?,
+        description: get(row, "description")?,
+        status: decode("status", status, |s| IssueStatus::parse(s).ok())?,
         priority: Priority::from_level(priority).ok_or_else(|| {
             RepoError::Internal(format!("unexpected priority in the database: {priority}"))
         })?,
-        issue_type: decode("type", &issue_type, |s| IssueType::parse(s).ok())?,
-        assignee_id: row.try_get("assignee_id").map_err(get_err)?,
-        reporter_id: row.try_get("reporter_id").map_err(get_err)?,
-        sprint_id: row.try_get("sprint_id").map_err(get_err)?,
-        story_points: row.try_get("story_points").map_err(get_err)?,
-        rank: row.try_get("rank").map_err(get_err)?,
-        version: row.try_get("version").map_err(get_err)?,
-        created_at: row.try_get("created_at").map_err(get_err)?,
-        updated_at: row.try_get("updated_at").map_err(get_err)?,
-        resolved_at: row.try_get("resolved_at").map_err(get_err)?,
+        issue_type: decode("type", issue_type, |s| IssueType::parse(s).ok())?,
+        assignee_id: get(row, "assignee_id")?,
+        reporter_id: get(row, "reporter_id")?,
+        sprint_id: get(row, "sprint_id")?,
+        story_points: get(row, "story_points")?,
+        rank: get(row, "rank")?,
+        version: get(row, "version")?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+        resolved_at: get(row, "resolved_at")?,
     }))
 }
 
-fn project_key_of(row: &PgRow) -> Result<String, RepoError> {
-    row.try_get("project_key")
-        .map_err(|e| RepoError::Internal(format!("decoding the project key: {e}")))
+fn project_key_of(row: &Row) -> Result<String, RepoError> {
+    get(row, "project_key")
 }
 
 /// The caller's standing, from the `access_project_id` and `role` columns of a scoped read.
-pub(crate) fn access_from_row(row: &PgRow) -> Result<ProjectAccess, RepoError> {
-    let project_id = row
-        .try_get("access_project_id")
-        .map_err(|e| RepoError::Internal(format!("decoding access: {e}")))?;
-    let role: String =
-        row.try_get("role").map_err(|e| RepoError::Internal(format!("decoding access: {e}")))?;
-    Ok(ProjectAccess { project_id, role: parse_role(&role)? })
+pub(crate) fn access_from_row(row: &Row) -> Result<ProjectAccess, RepoError> {
+    Ok(ProjectAccess {
+        project_id: get(row, "access_project_id")?,
+        role: parse_role(get(row, "role")?)?,
+    })
 }
 
-fn refs_of(row: &PgRow) -> Result<InvalidRefs, RepoError> {
-    let get = |name: &str| {
-        row.try_get::<bool, _>(name)
-            .map_err(|e| RepoError::Internal(format!("decoding reference checks: {e}")))
-    };
-    Ok(InvalidRefs { assignee: !get("assignee_ok")?, sprint: !get("sprint_ok")? })
+fn refs_of(row: &Row) -> Result<InvalidRefs, RepoError> {
+    Ok(InvalidRefs {
+        assignee: !get::<bool>(row, "assignee_ok")?,
+        sprint: !get::<bool>(row, "sprint_ok")?,
+    })
 }
 
 /// Records one event of `kind` with the same `changes` for each issue, in one statement.
 pub(crate) async fn record_events(
-    conn: &mut sqlx::PgConnection,
+    conn: &impl Conn,
     project_id: Uuid,
     actor: Uuid,
     kind: EventKind,
@@ -168,20 +163,14 @@ pub(crate) async fn record_events(
         return Ok(());
     }
     let event_ids: Vec<Uuid> = issue_ids.iter().map(|_| Uuid::now_v7()).collect();
-    sqlx::query(
+    db::execute(
+        conn,
         "INSERT INTO issue_events (id, project_id, issue_id, actor_id, kind, changes)
          SELECT event_id, $3, issue_id, $4, $5, $6
          FROM unnest($1::uuid[], $2::uuid[]) AS e(event_id, issue_id)",
+        &[&event_ids, &issue_ids, &project_id, &actor, &kind.as_str(), &encode_changes(changes)?],
     )
-    .bind(&event_ids)
-    .bind(issue_ids)
-    .bind(project_id)
-    .bind(actor)
-    .bind(kind.as_str())
-    .bind(encode_changes(changes)?)
-    .execute(conn)
-    .await
-    .map_err(map_err)?;
+    .await?;
     Ok(())
 }
 
@@ -215,7 +204,9 @@ impl IssueRepository for PgStore {
         // The counter update takes the project row's lock, so creates of one project are
         // serialized and numbers are gap-free; the guard keeps a refused create from taking
         // a number. Resolved issues are created with resolved_at set.
-        let row = sqlx::query(concat!(
+        let row = db::fetch_one(
+&self.conn().await?,
+concat!(
             "WITH ",
             reference_checks!("$1", "$9", "$10", "$13", "$14"),
             ", counter AS (
@@ -237,32 +228,15 @@ impl IssueRepository for PgStore {
              SELECT refs.assignee_ok, refs.sprint_ok, counter.key AS project_key, ",
             issue_columns!(),
             " FROM refs LEFT JOIN counter ON true LEFT JOIN i ON true"
-        ))
-        .bind(project_id)
-        .bind(issue.id)
-        .bind(issue.title.as_str())
-        .bind(issue.description.as_str())
-        .bind(issue.status.as_str())
-        .bind(issue.priority.level())
-        .bind(issue.issue_type.as_str())
-        .bind(reporter)
-        .bind(issue.assignee_id)
-        .bind(issue.sprint_id)
-        .bind(issue.story_points.map(|p| p.get()))
-        .bind(Uuid::now_v7())
-        .bind(policy::assignable_role_names())
-        .bind(SprintState::Closed.as_str())
-        .bind(issue.status.is_resolved())
-        .bind(EventKind::Created.as_str())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(map_err)?;
+        ),
+&[&project_id, &issue.id, &issue.title.as_str(), &issue.description.as_str(), &issue.status.as_str(), &issue.priority.level(), &issue.issue_type.as_str(), &reporter, &issue.assignee_id, &issue.sprint_id, &issue.story_points.map(|p| p.get()), &Uuid::now_v7(), &policy::assignable_role_names(), &SprintState::Closed.as_str(), &issue.status.is_resolved(), &EventKind::Created.as_str()],
+)
+.await?;
         let refs = refs_of(&row)?;
         if refs.assignee || refs.sprint {
             return Ok(CreateOutcome::InvalidRefs(refs));
         }
-        let key: Option<String> =
-            row.try_get("project_key").map_err(|e| RepoError::Internal(e.to_string()))?;
+        let key: Option<String> = get(&row, "project_key")?;
         let key = key.ok_or(RepoError::NotFound)?;
         issue_from_row(&row, &key)?
             .map(|i| CreateOutcome::Created(Box::new(i)))
@@ -278,23 +252,20 @@ impl IssueRepository for PgStore {
         deleted: Deleted,
     ) -> Result<Option<Scoped<Option<Issue>>>, RepoError> {
         let (id, key) = project_ref_binds(project);
-        let row = sqlx::query(concat!(
-            "WITH ",
-            access_cte!(),
-            " SELECT a.access_project_id, a.project_key, a.role, ",
-            issue_columns!(),
-            " FROM access a
+        let row = db::fetch_optional(
+            &self.conn().await?,
+            concat!(
+                "WITH ",
+                access_cte!(),
+                " SELECT a.access_project_id, a.project_key, a.role, ",
+                issue_columns!(),
+                " FROM access a
               LEFT JOIN issues i ON i.project_id = a.access_project_id AND i.number = $4
                                 AND ($5 OR i.deleted_at IS NULL)"
-        ))
-        .bind(id)
-        .bind(key)
-        .bind(user)
-        .bind(number)
-        .bind(deleted == Deleted::Include)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
+            ),
+            &[&id, &key, &user, &number, &(deleted == Deleted::Include)],
+        )
+        .await?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -313,21 +284,22 @@ impl IssueRepository for PgStore {
         actor: Uuid,
         decide: &Decision<Issue, IssueEdit>,
     ) -> Result<UpdateOutcome, RepoError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(map_pg)?;
         // The row lock queues concurrent writers of this issue behind this transaction;
         // each then decides on the version the one before it wrote.
-        let locked = sqlx::query(concat!(
-            "SELECT p.key AS project_key, ",
-            issue_columns!(),
-            " FROM issues i JOIN projects p ON p.id = i.project_id
+        let locked = db::fetch_optional(
+            &tx,
+            concat!(
+                "SELECT p.key AS project_key, ",
+                issue_columns!(),
+                " FROM issues i JOIN projects p ON p.id = i.project_id
               WHERE i.id = $1 AND i.project_id = $2 AND i.deleted_at IS NULL
               FOR UPDATE OF i"
-        ))
-        .bind(issue_id)
-        .bind(project_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
+            ),
+            &[&issue_id, &project_id],
+        )
+        .await?;
         let Some(row) = locked else {
             return Ok(UpdateOutcome::Gone);
         };
@@ -338,10 +310,12 @@ impl IssueRepository for PgStore {
             Ok(None) => return Ok(UpdateOutcome::Unchanged(Box::new(current))),
             Err(refused) => return Err(RepoError::Refused(Box::new(refused))),
         };
-        let row = sqlx::query(concat!(
-            "WITH ",
-            reference_checks!("$2", "$10", "$11", "$16", "$17"),
-            ", u AS (
+        let row = db::fetch_one(
+            &tx,
+            concat!(
+                "WITH ",
+                reference_checks!("$2", "$10", "$11", "$16", "$17"),
+                ", u AS (
                  UPDATE issues SET
                      title = $3, description = $4, status = $5, priority = $6, type = $7,
                      assignee_id = $8, sprint_id = $9, story_points = $12,
@@ -354,38 +328,39 @@ impl IssueRepository for PgStore {
                  SELECT $13, u.project_id, u.id, $14, $19, $15 FROM u
              )
              SELECT refs.assignee_ok, refs.sprint_ok, ",
-            issue_columns!(),
-            " FROM refs LEFT JOIN u i ON true"
-        ))
-        .bind(issue_id)
-        .bind(project_id)
-        .bind(&edit.title)
-        .bind(&edit.description)
-        .bind(edit.status.as_str())
-        .bind(edit.priority.level())
-        .bind(edit.issue_type.as_str())
-        .bind(edit.assignee_id)
-        .bind(edit.sprint_id)
-        .bind(edit.assignee_to_check())
-        .bind(edit.sprint_to_check())
-        .bind(edit.story_points)
-        .bind(Uuid::now_v7())
-        .bind(actor)
-        .bind(encode_changes(&edit.changes)?)
-        .bind(policy::assignable_role_names())
-        .bind(SprintState::Closed.as_str())
-        .bind(edit.status.is_resolved())
-        .bind(EventKind::Updated.as_str())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
+                issue_columns!(),
+                " FROM refs LEFT JOIN u i ON true"
+            ),
+            &[
+                &issue_id,
+                &project_id,
+                &edit.title,
+                &edit.description,
+                &edit.status.as_str(),
+                &edit.priority.level(),
+                &edit.issue_type.as_str(),
+                &edit.assignee_id,
+                &edit.sprint_id,
+                &edit.assignee_to_check(),
+                &edit.sprint_to_check(),
+                &edit.story_points,
+                &Uuid::now_v7(),
+                &actor,
+                &encode_changes(&edit.changes)?,
+                &policy::assignable_role_names(),
+                &SprintState::Closed.as_str(),
+                &edit.status.is_resolved(),
+                &EventKind::Updated.as_str(),
+            ],
+        )
+        .await?;
         let refs = refs_of(&row)?;
         if refs.assignee || refs.sprint {
             return Ok(UpdateOutcome::InvalidRefs(refs));
         }
         let updated = issue_from_row(&row, &project_key)?
             .ok_or_else(|| RepoError::Internal("the locked issue was not updated".into()))?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.map_err(map_pg)?;
         Ok(UpdateOutcome::Updated(Box::new(updated)))
     }
 
@@ -396,8 +371,10 @@ impl IssueRepository for PgStore {
         deleted: bool,
         actor: Uuid,
     ) -> Result<Option<Issue>, RepoError> {
-        let row = sqlx::query(concat!(
-            "WITH i AS (
+        let row = db::fetch_optional(
+            &self.conn().await?,
+            concat!(
+                "WITH i AS (
                  UPDATE issues SET deleted_at = CASE WHEN $2 THEN now() END,
                                    version = version + 1, updated_at = now()
                  WHERE id = $1 AND (deleted_at IS NULL) = $2
@@ -407,17 +384,18 @@ impl IssueRepository for PgStore {
                  SELECT $3, i.project_id, i.id, $4, $5 FROM i
              )
              SELECT p.key AS project_key, ",
-            issue_columns!(),
-            " FROM i JOIN projects p ON p.id = i.project_id"
-        ))
-        .bind(issue_id)
-        .bind(deleted)
-        .bind(Uuid::now_v7())
-        .bind(actor)
-        .bind(if deleted { EventKind::Deleted } else { EventKind::Restored }.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
+                issue_columns!(),
+                " FROM i JOIN projects p ON p.id = i.project_id"
+            ),
+            &[
+                &issue_id,
+                &deleted,
+                &Uuid::now_v7(),
+                &actor,
+                &(if deleted { EventKind::Deleted } else { EventKind::Restored }).as_str(),
+            ],
+        )
+        .await?;
         match row {
             Some(row) => issue_from_row(&row, &project_key_of(&row)?),
             None => Ok(None),
@@ -441,9 +419,9 @@ impl IssueRepository for PgStore {
         push_keyset(&mut qb, sort, page.after.as_ref())?;
         push_order(&mut qb, sort);
         qb.push(" LIMIT ");
-        qb.push_bind(page.limit.probe());
+        qb.bind(page.limit.probe());
         qb.push(") i ON true");
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = qb.fetch_all(&self.conn().await?).await?;
         let Some(first) = rows.first() else {
             return Ok(None);
         };
@@ -465,20 +443,16 @@ impl IssueRepository for PgStore {
         page: &PageRequest<EventKey>,
     ) -> Result<Page<IssueEvent, EventKey>, RepoError> {
         let (after_at, after_id) = page.after.as_ref().map(|k| (k.at, k.id)).unzip();
-        let rows: Vec<EventRow> = sqlx::query_as(
+        let rows = db::fetch_all(
+            &self.conn().await?,
             "SELECT id, actor_id, kind, changes, at FROM issue_events
              WHERE issue_id = $1 AND ($2::timestamptz IS NULL OR (at, id) > ($2, $3))
              ORDER BY at, id
              LIMIT $4",
+            &[&issue_id, &after_at, &after_id, &page.limit.probe()],
         )
-        .bind(issue_id)
-        .bind(after_at)
-        .bind(after_id)
-        .bind(page.limit.probe())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
-        let events = rows.into_iter().map(IssueEvent::try_from).collect::<Result<Vec<_>, _>>()?;
+        .await?;
+        let events = rows.iter().map(event_from_row).collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_probe(events, page.limit, |e| EventKey { at: e.at, id: e.id }))
     }
 }
@@ -487,18 +461,18 @@ impl IssueRepository for PgStore {
 /// `access_project_id`, `project_key`, `role`), no row when the project is unknown or
 /// archived or the caller is no member. Reads join their data to it, so the membership
 /// check and the read share one round trip.
-pub(crate) fn access_prologue(project: &ProjectRef, user: Uuid) -> QueryBuilder<Postgres> {
+pub(crate) fn access_prologue(project: &ProjectRef, user: Uuid) -> Sql {
     let (id, key) = project_ref_binds(project);
-    let mut qb = QueryBuilder::new(
+    let mut qb = Sql::new(
         "WITH access AS (
              SELECT p.id AS access_project_id, p.key AS project_key, m.role
              FROM projects p JOIN project_members m ON m.project_id = p.id AND m.user_id = ",
     );
-    qb.push_bind(user);
+    qb.bind(user);
     qb.push(" WHERE p.id = COALESCE(");
-    qb.push_bind(id);
+    qb.bind(id);
     qb.push("::uuid, (SELECT id FROM projects WHERE key = ");
-    qb.push_bind(key.map(str::to_owned));
+    qb.bind(key.map(str::to_owned));
     qb.push(")) AND p.archived_at IS NULL)");
     qb
 }
@@ -506,27 +480,27 @@ pub(crate) fn access_prologue(project: &ProjectRef, user: Uuid) -> QueryBuilder<
 /// `AND column = value` for one value (so an index on the column can also give the sort
 /// order: `= ANY` does not, and a board column sorted by rank would sort every issue of the
 /// column), `AND column = ANY(values)` for several, nothing for none.
-fn push_one_of<T>(qb: &mut QueryBuilder<Postgres>, column: &str, mut values: Vec<T>)
+fn push_one_of<T>(qb: &mut Sql, column: &str, mut values: Vec<T>)
 where
-    T: for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres> + Send + 'static,
-    Vec<T>: for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+    T: ToSql + SqlType + Sync + Send + 'static,
+    Vec<T>: ToSql + SqlType + Sync + Send + 'static,
 {
     if values.len() > 1 {
         qb.push(" AND ");
         qb.push(column);
         qb.push(" = ANY(");
-        qb.push_bind(values);
+        qb.bind(values);
         qb.push(")");
     } else if let Some(value) = values.pop() {
         qb.push(" AND ");
         qb.push(column);
         qb.push(" = ");
-        qb.push_bind(value);
+        qb.bind(value);
     }
 }
 
 /// Appends the listing filters to a query over `issues i`.
-pub(crate) fn push_filters(qb: &mut QueryBuilder<Postgres>, filter: &IssueFilter) {
+pub(crate) fn push_filters(qb: &mut Sql, filter: &IssueFilter) {
     qb.push(" AND i.deleted_at IS NULL");
     push_one_of(qb, "i.status", filter.statuses.iter().map(|s| s.as_str().to_owned()).collect());
     push_one_of(qb, "i.priority", filter.priorities.iter().map(|p| p.level()).collect());
@@ -534,7 +508,7 @@ pub(crate) fn push_filters(qb: &mut QueryBuilder<Postgres>, filter: &IssueFilter
     match filter.assignee {
         Some(AssigneeFilter::User(user)) => {
             qb.push(" AND i.assignee_id = ");
-            qb.push_bind(user);
+            qb.bind(user);
         }
         Some(AssigneeFilter::Nobody) => {
             qb.push(" AND i.assignee_id IS NULL");
@@ -543,26 +517,26 @@ pub(crate) fn push_filters(qb: &mut QueryBuilder<Postgres>, filter: &IssueFilter
     }
     if let Some(reporter) = filter.reporter {
         qb.push(" AND i.reporter_id = ");
-        qb.push_bind(reporter);
+        qb.bind(reporter);
     }
     match filter.sprint {
         Some(SprintFilter::Sprint(sprint)) => {
             qb.push(" AND i.sprint_id = ");
-            qb.push_bind(sprint);
+            qb.bind(sprint);
         }
         Some(SprintFilter::Nobody) => {
             qb.push(" AND i.sprint_id IS NULL");
         }
         Some(SprintFilter::Active) => {
             qb.push(" AND i.sprint_id = (SELECT s.id FROM sprints s WHERE s.project_id = i.project_id AND s.state = ");
-            qb.push_bind(SprintState::Active.as_str());
+            qb.bind(SprintState::Active.as_str());
             qb.push(")");
         }
         None => {}
     }
     if let Some(since) = filter.updated_since {
         qb.push(" AND i.updated_at >= ");
-        qb.push_bind(since);
+        qb.bind(since);
     }
     if let Some(text) = &filter.text {
         qb.push(" AND ");
@@ -582,11 +556,7 @@ fn sort_column(field: IssueSortField) -> &'static str {
 
 /// `AND (sort column, id) > (after)` (or `<` descending): the page starts right after the
 /// previous one, on the index, however deep.
-fn push_keyset(
-    qb: &mut QueryBuilder<Postgres>,
-    sort: IssueSort,
-    after: Option<&IssueKey>,
-) -> Result<(), RepoError> {
+fn push_keyset(qb: &mut Sql, sort: IssueSort, after: Option<&IssueKey>) -> Result<(), RepoError> {
     let Some(after) = after else {
         return Ok(());
     };
@@ -597,24 +567,24 @@ fn push_keyset(
     qb.push(if sort.descending { "< (" } else { "> (" });
     match (sort.field, &after.value) {
         (IssueSortField::CreatedAt | IssueSortField::UpdatedAt, SortValue::Time(t)) => {
-            qb.push_bind(*t);
+            qb.bind(*t);
         }
         (IssueSortField::Priority, SortValue::Int(n)) => {
             let level = i16::try_from(*n)
                 .map_err(|_| RepoError::Internal("priority cursor out of range".into()))?;
-            qb.push_bind(level);
+            qb.bind(level);
         }
         (IssueSortField::Number, SortValue::Int(n)) => {
-            qb.push_bind(*n);
+            qb.bind(*n);
         }
         (IssueSortField::Rank, SortValue::Text(s)) => {
-            qb.push_bind(s.clone());
+            qb.bind(s.clone());
         }
         _ => return Err(RepoError::Internal("cursor value does not fit the sort".into())),
     }
     if !unique {
         qb.push(", ");
-        qb.push_bind(after.id);
+        qb.bind(after.id);
     }
     qb.push(")");
     Ok(())
@@ -627,7 +597,7 @@ fn is_unique_in_project(field: IssueSortField) -> bool {
     matches!(field, IssueSortField::Rank | IssueSortField::Number)
 }
 
-fn push_order(qb: &mut QueryBuilder<Postgres>, sort: IssueSort) {
+fn push_order(qb: &mut Sql, sort: IssueSort) {
     let direction = if sort.descending { " DESC" } else { " ASC" };
     qb.push(" ORDER BY ");
     qb.push(sort_column(sort.field));
@@ -638,25 +608,14 @@ fn push_order(qb: &mut QueryBuilder<Postgres>, sort: IssueSort) {
     }
 }
 
-#[derive(FromRow)]
-struct EventRow {
-    id: Uuid,
-    actor_id: Uuid,
-    kind: String,
-    changes: sqlx::types::Json<Changes>,
-    at: OffsetDateTime,
-}
-
-impl TryFrom<EventRow> for IssueEvent {
-    type Error = RepoError;
-
-    fn try_from(row: EventRow) -> Result<Self, RepoError> {
-        Ok(IssueEvent {
-            id: row.id,
-            actor_id: row.actor_id,
-            kind: decode("event kind", &row.kind, EventKind::parse)?,
-            changes: row.changes.0,
-            at: row.at,
-        })
-    }
+fn event_from_row(row: &Row) -> Result<IssueEvent, RepoError> {
+    let kind: &str = get(row, "kind")?;
+    let Json(changes): Json<Changes> = get(row, "changes")?;
+    Ok(IssueEvent {
+        id: get(row, "id")?,
+        actor_id: get(row, "actor_id")?,
+        kind: decode("event kind", kind, EventKind::parse)?,
+        changes,
+        at: get(row, "at")?,
+    })
 }

@@ -3,10 +3,9 @@
 //! after failover, shards by project), which advisory locks do not.
 
 use rhythm_domain::RepoError;
-use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::error::map_err;
+use crate::db::{self, Conn};
 
 /// What a lock serializes within one project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,17 +28,16 @@ impl LockPurpose {
 /// Takes the project's `purpose` lock until the transaction ends. `NotFound` when the
 /// project does not exist (its lock rows go with it).
 pub(crate) async fn lock_project(
-    conn: &mut PgConnection,
+    tx: &impl Conn,
     project_id: Uuid,
     purpose: LockPurpose,
 ) -> Result<(), RepoError> {
-    let locked: Option<i32> = sqlx::query_scalar(
+    db::fetch_optional(
+        tx,
         "SELECT 1 FROM project_locks WHERE project_id = $1 AND purpose = $2 FOR UPDATE",
+        &[&project_id, &purpose.as_str()],
     )
-    .bind(project_id)
-    .bind(purpose.as_str())
-    .fetch_optional(conn)
-    .await
-    .map_err(map_err)?;
-    locked.map(|_| ()).ok_or(RepoError::NotFound)
+    .await?
+    .map(|_| ())
+    .ok_or(RepoError::NotFound)
 }

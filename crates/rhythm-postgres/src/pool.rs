@@ -1,12 +1,7 @@
 //! Connection pool construction: bounded waits everywhere, so an unreachable or overloaded
 //! database turns into a quick "unavailable" instead of requests piling up.
 
-use std::str::FromStr;
 use std::time::Duration;
-
-use log::LevelFilter;
-use sqlx::ConnectOptions;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 /// How the pool talks to PostgreSQL.
 #[derive(Clone, Debug)]
@@ -16,7 +11,7 @@ pub struct PoolSettings {
     pub acquire_timeout: Duration,
     /// Server-side cap on any one statement (`statement_timeout`).
     pub statement_timeout: Duration,
-    /// Statements slower than this are logged at WARN through sqlx's own logging.
+    /// Statements slower than this are logged at WARN.
     pub slow_statement_threshold: Duration,
 }
 
@@ -36,42 +31,60 @@ impl Default for PoolSettings {
 /// during a quiet period (a database restart, a dropped TCP session).
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(10);
 
+/// Connections older than this are replaced at their next checkout, so server-side memory
+/// held by a long-lived backend (plan caches, catalog caches) is given back now and then.
+const MAX_LIFETIME: Duration = Duration::from_secs(1800);
+
 /// Builds the pool without connecting: the first query opens connections, so the process
 /// can start (and report itself degraded) while the database is down.
-pub fn connect_lazy(database_url: &str, settings: &PoolSettings) -> Result<PgPool, sqlx::Error> {
-    let statement_timeout_ms = settings.statement_timeout.as_millis().to_string();
-    let connect = PgConnectOptions::from_str(database_url)?
-        .application_name("rhythm")
-        .options([
-            ("statement_timeout", statement_timeout_ms.as_str()),
-            // A transaction left open by a bug must not hold locks forever.
-            ("idle_in_transaction_session_timeout", "60000"),
-            // Text search reports stop-word-only queries as NOTICEs; they are expected.
-            ("client_min_messages", "warning"),
-            // Requests are short and many run at once: parallel workers and JIT compilation
-            // cost more than they save (JIT alone adds tens of milliseconds to a large board).
-            ("max_parallel_workers_per_gather", "0"),
-            ("jit", "off"),
-        ])
-        .log_statements(LevelFilter::Trace)
-        .log_slow_statements(LevelFilter::Warn, settings.slow_statement_threshold);
-    let pool = PgPoolOptions::new()
-        .max_connections(settings.max_connections)
-        .min_connections(0)
-        .acquire_timeout(settings.acquire_timeout)
-        .idle_timeout(Duration::from_secs(300))
-        .max_lifetime(Duration::from_secs(1800))
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
+pub fn connect_pool(
+    database_url: &str,
+    settings: &PoolSettings,
+) -> Result<deadpool_postgres::Pool, String> {
+    let config: tokio_postgres::Config =
+        database_url.parse().map_err(|e| format!("not a valid PostgreSQL URL: {e}"))?;
+    pool_from_config(config, settings)
+}
+
+pub(crate) fn pool_from_config(
+    mut config: tokio_postgres::Config,
+    settings: &PoolSettings,
+) -> Result<deadpool_postgres::Pool, String> {
+    use deadpool_postgres::{
+        Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime,
+    };
+    let options = format!(
+        "-c statement_timeout={} -c idle_in_transaction_session_timeout=60000 \
+         -c client_min_messages=warning -c max_parallel_workers_per_gather=0 -c jit=off",
+        settings.statement_timeout.as_millis()
+    );
+    config.application_name("rhythm").options(&options).connect_timeout(settings.acquire_timeout);
+    crate::db::set_slow_statement_threshold(settings.slow_statement_threshold);
+    let manager = Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        // Fast: a connection whose socket closed is dropped; the ping below covers the ones
+        // that sat idle long enough to have died unnoticed.
+        ManagerConfig { recycling_method: RecyclingMethod::Fast },
+    );
+    Pool::builder(manager)
+        .max_size(settings.max_connections as usize)
+        .wait_timeout(Some(settings.acquire_timeout))
+        .create_timeout(Some(settings.acquire_timeout))
+        .recycle_timeout(Some(settings.acquire_timeout))
+        .runtime(Runtime::Tokio1)
+        .pre_recycle(Hook::async_fn(|client, metrics| {
             Box::pin(async move {
-                if meta.idle_for > PING_IF_IDLE_FOR {
-                    use sqlx::Connection;
-                    // A failed ping discards the connection; the pool opens a fresh one.
-                    return Ok(conn.ping().await.is_ok());
+                if metrics.age() > MAX_LIFETIME {
+                    return Err(HookError::Message("connection reached its lifetime".into()));
                 }
-                Ok(true)
+                if metrics.last_used() > PING_IF_IDLE_FOR {
+                    // A failed ping discards the connection; the pool opens a fresh one.
+                    client.simple_query("").await.map_err(HookError::Backend)?;
+                }
+                Ok(())
             })
-        })
-        .connect_lazy_with(connect);
-    Ok(pool)
+        }))
+        .build()
+        .map_err(|e| format!("building the connection pool: {e}"))
 }

@@ -35,12 +35,11 @@ use rhythm_domain::search::{
     CANDIDATES, HIGHLIGHT_INPUT_CHARS, Hit, HitKey, KEY_MATCH_SCORE, SearchQuery, TermKind,
 };
 use rhythm_domain::values::ProjectRef;
-use sqlx::{Postgres, QueryBuilder, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::PgStore;
-use crate::error::map_err;
+use crate::db::{Sql, get};
 use crate::issues::{issue_from_row, push_filters};
 use crate::projects::project_ref_binds;
 
@@ -70,7 +69,7 @@ const SENTINELS: &str = "\u{E000}\u{E001}";
 /// adapter goes through here: a query that is nothing but exclusions once stop words are gone
 /// (`the -login`) would match nearly everything, so it matches nothing. The second test has
 /// no column in it, so PostgreSQL evaluates it once per statement, not per row.
-pub(crate) fn push_text_match(qb: &mut QueryBuilder<Postgres>, column: &str, query: &SearchQuery) {
+pub(crate) fn push_text_match(qb: &mut Sql, column: &str, query: &SearchQuery) {
     qb.push(format!("({column} @@ "));
     push_tsquery(qb, query);
     qb.push(" AND querytree(");
@@ -79,7 +78,7 @@ pub(crate) fn push_text_match(qb: &mut QueryBuilder<Postgres>, column: &str, que
 }
 
 /// Appends the tsquery for `query` (an expression of type tsquery).
-pub(crate) fn push_tsquery(qb: &mut QueryBuilder<Postgres>, query: &SearchQuery) {
+pub(crate) fn push_tsquery(qb: &mut Sql, query: &SearchQuery) {
     if query.groups.is_empty() {
         qb.push("''::tsquery");
         return;
@@ -100,16 +99,16 @@ pub(crate) fn push_tsquery(qb: &mut QueryBuilder<Postgres>, query: &SearchQuery)
             match &term.kind {
                 TermKind::Word(word) => {
                     qb.push("plainto_tsquery('english', ");
-                    qb.push_bind(word.clone());
+                    qb.bind(word.clone());
                 }
                 TermKind::Phrase(phrase) => {
                     qb.push("phraseto_tsquery('english', ");
-                    qb.push_bind(phrase.clone());
+                    qb.bind(phrase.clone());
                 }
                 TermKind::Prefix(word) => {
                     // `word` holds letters and digits only (the parser guarantees it).
                     qb.push("to_tsquery('english', ");
-                    qb.push_bind(format!("{word}:*"));
+                    qb.bind(format!("{word}:*"));
                 }
             }
             qb.push(")");
@@ -149,10 +148,6 @@ fn highlight(raw: &str) -> String {
     out
 }
 
-fn decode_err(e: sqlx::Error) -> RepoError {
-    RepoError::Internal(format!("decoding a search hit: {e}"))
-}
-
 /// A walk over each listed project's issues, newest first: the part of the statement that
 /// finds candidates without the text index.
 struct Walk<'a> {
@@ -168,7 +163,7 @@ impl Walk<'_> {
     /// most `rows`. The bounds are SQL expressions over `p` and `share`.
     fn push(
         &self,
-        qb: &mut QueryBuilder<Postgres>,
+        qb: &mut Sql,
         name: &str,
         projects: &str,
         skip: Option<&str>,
@@ -182,7 +177,7 @@ impl Walk<'_> {
                          SELECT i.id, i.search FROM issues i
                          WHERE i.project_id = p.project_id AND i.created_at <= "
         ));
-        qb.push_bind(self.as_of);
+        qb.bind(self.as_of);
         push_filters(qb, self.filter);
         // With the id, issues created at the same instant fall on one side of the boundary
         // between the two walks.
@@ -211,27 +206,27 @@ impl SearchRepository for PgStore {
         let query = filter.text.as_ref().unwrap_or(&empty);
         // The text condition is written out below, once.
         let filter = &IssueFilter { text: None, ..filter.clone() };
-        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
+        let mut qb = Sql::new(
             "WITH scope AS MATERIALIZED (
                  SELECT p.id AS project_id, p.key AS project_key, p.issue_counter
                  FROM project_members m JOIN projects p ON p.id = m.project_id
                  WHERE m.user_id = ",
         );
-        qb.push_bind(user);
+        qb.bind(user);
         qb.push(" AND p.archived_at IS NULL");
         if let Some(project) = &project {
             let (id, key) = project_ref_binds(project);
             qb.push(" AND p.id = COALESCE(");
-            qb.push_bind(id);
+            qb.bind(id);
             qb.push("::uuid, (SELECT id FROM projects WHERE key = ");
-            qb.push_bind(key.map(str::to_owned));
+            qb.bind(key.map(str::to_owned));
             qb.push("))");
         }
         // Each project's share of the window and of the candidates.
         qb.push("), share AS (SELECT ceil(");
-        qb.push_bind(WINDOW);
+        qb.bind(WINDOW);
         qb.push("::numeric / greatest(count(*), 1))::bigint AS walk, ceil(");
-        qb.push_bind(CANDIDATES);
+        qb.bind(CANDIDATES);
         qb.push("::numeric / greatest(count(*), 1))::bigint AS quota FROM scope)");
         // 1. Each project's newest issues, newest first, until its quota of matches: a
         //    common word stops the walk after a few rows.
@@ -250,7 +245,7 @@ impl SearchRepository for PgStore {
                      SELECT w.project_id, w.found,
                             ceil((share.quota - w.found) * share.walk * ",
         );
-        qb.push_bind(EXTEND_MARGIN);
+        qb.bind(EXTEND_MARGIN);
         qb.push(
             "::float8 / w.found)::bigint AS extra
                      FROM walked w CROSS JOIN share
@@ -258,7 +253,7 @@ impl SearchRepository for PgStore {
                  CROSS JOIN share
                  WHERE e.extra <= share.walk * ",
         );
-        qb.push_bind(EXTEND_UP_TO);
+        qb.bind(EXTEND_UP_TO);
         qb.push(")");
         walk.push(
             &mut qb,
@@ -286,38 +281,38 @@ impl SearchRepository for PgStore {
                  SELECT i.id FROM issues i
                  WHERE (SELECT COALESCE(sum(issue_counter), 0) FROM unfinished) BETWEEN 1 AND ",
         );
-        qb.push_bind(NARROW_BY_PROJECT_UP_TO);
+        qb.bind(NARROW_BY_PROJECT_UP_TO);
         qb.push(" AND i.project_id = ANY(ARRAY(SELECT project_id FROM unfinished)) AND ");
         push_text_match(&mut qb, "i.search", query);
         qb.push(" AND i.created_at <= ");
-        qb.push_bind(as_of);
+        qb.bind(as_of);
         push_filters(&mut qb, filter);
         qb.push(" ORDER BY i.created_at DESC, i.id DESC LIMIT ");
-        qb.push_bind(CANDIDATES);
+        qb.bind(CANDIDATES);
         qb.push(
             "), older_in_large AS (
                  SELECT i.id FROM issues i
                  WHERE (SELECT COALESCE(sum(issue_counter), 0) FROM unfinished) > ",
         );
-        qb.push_bind(NARROW_BY_PROJECT_UP_TO);
+        qb.bind(NARROW_BY_PROJECT_UP_TO);
         qb.push(
             " AND i.project_id::text = ANY(ARRAY(SELECT project_id::text FROM unfinished)) AND ",
         );
         push_text_match(&mut qb, "i.search", query);
         qb.push(" AND i.created_at <= ");
-        qb.push_bind(as_of);
+        qb.bind(as_of);
         push_filters(&mut qb, filter);
         qb.push(" LIMIT ");
-        qb.push_bind(CANDIDATES);
+        qb.bind(CANDIDATES);
         qb.push("), key_match AS (SELECT i.id FROM issues i JOIN scope s ON s.project_id = i.project_id WHERE ");
         match &query.key {
             Some((key, number)) => {
                 qb.push("s.project_key = ");
-                qb.push_bind(key.as_str().to_owned());
+                qb.bind(key.as_str().to_owned());
                 qb.push(" AND i.number = ");
-                qb.push_bind(*number);
+                qb.bind(*number);
                 qb.push(" AND i.created_at <= ");
-                qb.push_bind(as_of);
+                qb.bind(as_of);
                 push_filters(&mut qb, filter);
             }
             None => {
@@ -327,7 +322,7 @@ impl SearchRepository for PgStore {
         qb.push("), ranked AS (SELECT ");
         crate::issues::push_summary_columns(&mut qb);
         qb.push(", s.project_key, CASE WHEN i.id IN (SELECT id FROM key_match) THEN ");
-        qb.push_bind(KEY_MATCH_SCORE);
+        qb.bind(KEY_MATCH_SCORE);
         qb.push("::real ELSE ts_rank(i.search, ");
         push_tsquery(&mut qb, query);
         qb.push(
@@ -341,21 +336,21 @@ impl SearchRepository for PgStore {
              SELECT v.visible, r.*, ts_headline('english', translate(r.title, ",
         );
         // The user's own text never holds a sentinel, so every mark is the highlighter's.
-        qb.push_bind(SENTINELS);
+        qb.bind(SENTINELS);
         qb.push(", ''), ");
         push_tsquery(&mut qb, query);
         qb.push(", ");
-        qb.push_bind(format!("StartSel={MARK_START}, StopSel={MARK_END}, HighlightAll=true"));
+        qb.bind(format!("StartSel={MARK_START}, StopSel={MARK_END}, HighlightAll=true"));
         // The page's own rows only: the highlighter reads the start of the whole
         // description (the listed one is cut shorter).
         qb.push(") AS title_highlight, ts_headline('english', translate(left(d.description, ");
-        qb.push_bind(HIGHLIGHT_INPUT_CHARS);
+        qb.bind(HIGHLIGHT_INPUT_CHARS);
         qb.push("::int), ");
-        qb.push_bind(SENTINELS);
+        qb.bind(SENTINELS);
         qb.push(", ''), ");
         push_tsquery(&mut qb, query);
         qb.push(", ");
-        qb.push_bind(format!(
+        qb.bind(format!(
             "StartSel={MARK_START}, StopSel={MARK_END}, MaxFragments=2, MaxWords=20, MinWords=8"
         ));
         qb.push(
@@ -365,15 +360,15 @@ impl SearchRepository for PgStore {
         );
         if let Some(after) = &page.after {
             qb.push(" WHERE (r.score, r.created_at, r.id) < (");
-            qb.push_bind(after.score);
+            qb.bind(after.score);
             qb.push("::real, ");
-            qb.push_bind(after.created_at);
+            qb.bind(after.created_at);
             qb.push(", ");
-            qb.push_bind(after.id);
+            qb.bind(after.id);
             qb.push(")");
         }
         qb.push(" ORDER BY r.score DESC, r.created_at DESC, r.id DESC LIMIT ");
-        qb.push_bind(page.limit.probe());
+        qb.bind(page.limit.probe());
         qb.push(
             ") r ON true LEFT JOIN issues d ON d.id = r.id
              ORDER BY r.score DESC, r.created_at DESC, r.id DESC",
@@ -381,9 +376,9 @@ impl SearchRepository for PgStore {
 
         // Not a named prepared statement: plans must fit each query's actual terms and
         // scope, not a generic plan made for the first few.
-        let rows = qb.build().persistent(false).fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = qb.fetch_all_unprepared(&self.conn().await?).await?;
         let visible: i64 = match rows.first() {
-            Some(row) => row.try_get("visible").map_err(decode_err)?,
+            Some(row) => get(row, "visible")?,
             None => 0,
         };
         if project.is_some() && visible == 0 {
@@ -391,21 +386,18 @@ impl SearchRepository for PgStore {
         }
         let mut hits = Vec::with_capacity(rows.len());
         for row in &rows {
-            let Some(project_key) =
-                row.try_get::<Option<String>, _>("project_key").map_err(decode_err)?
-            else {
+            let Some(project_key) = get::<Option<String>>(row, "project_key")? else {
                 continue;
             };
             let Some(issue) = issue_from_row(row, &project_key)? else {
                 continue;
             };
-            let title: Option<String> = row.try_get("title_highlight").map_err(decode_err)?;
-            let description: Option<String> =
-                row.try_get("description_highlight").map_err(decode_err)?;
+            let title: Option<&str> = get(row, "title_highlight")?;
+            let description: Option<&str> = get(row, "description_highlight")?;
             hits.push(Hit {
-                score: row.try_get("score").map_err(decode_err)?,
-                title_highlight: highlight(title.as_deref().unwrap_or_default()),
-                description_highlight: highlight(description.as_deref().unwrap_or_default()),
+                score: get(row, "score")?,
+                title_highlight: highlight(title.unwrap_or_default()),
+                description_highlight: highlight(description.unwrap_or_default()),
                 project_key,
                 issue,
             });

@@ -10,48 +10,32 @@ use rhythm_domain::sprint::{
     SprintPatch, Transition,
 };
 use rhythm_domain::values::{IssueStatus, SprintState};
-use sqlx::{FromRow, Postgres, Transaction};
-use time::{Date, OffsetDateTime};
+use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::PgStore;
-use crate::error::map_err;
+use crate::db::{self, Conn, get};
+use crate::error::map_pg;
 use crate::issues::record_events;
 
-#[derive(FromRow)]
-struct SprintRow {
-    id: Uuid,
-    project_id: Uuid,
-    name: String,
-    goal: String,
-    starts_on: Option<Date>,
-    ends_on: Option<Date>,
-    state: String,
-    started_at: Option<OffsetDateTime>,
-    completed_at: Option<OffsetDateTime>,
-    created_at: OffsetDateTime,
-}
-
-impl TryFrom<SprintRow> for Sprint {
-    type Error = RepoError;
-
-    fn try_from(row: SprintRow) -> Result<Self, RepoError> {
-        let state = SprintState::parse(&row.state).map_err(|_| {
-            RepoError::Internal(format!("unknown sprint state in the database: {}", row.state))
-        })?;
-        Ok(Sprint {
-            id: row.id,
-            project_id: row.project_id,
-            name: row.name,
-            goal: row.goal,
-            starts_on: row.starts_on,
-            ends_on: row.ends_on,
-            state,
-            started_at: row.started_at,
-            completed_at: row.completed_at,
-            created_at: row.created_at,
-        })
-    }
+/// A sprint from [`sprint_columns`].
+fn sprint_from_row(row: &Row) -> Result<Sprint, RepoError> {
+    let state: &str = get(row, "state")?;
+    let state = SprintState::parse(state).map_err(|_| {
+        RepoError::Internal(format!("unknown sprint state in the database: {state}"))
+    })?;
+    Ok(Sprint {
+        id: get(row, "id")?,
+        project_id: get(row, "project_id")?,
+        name: get(row, "name")?,
+        goal: get(row, "goal")?,
+        starts_on: get(row, "starts_on")?,
+        ends_on: get(row, "ends_on")?,
+        state,
+        started_at: get(row, "started_at")?,
+        completed_at: get(row, "completed_at")?,
+        created_at: get(row, "created_at")?,
+    })
 }
 
 macro_rules! sprint_columns {
@@ -60,26 +44,24 @@ macro_rules! sprint_columns {
     };
 }
 
-/// Locks the sprint for a state change and returns its state; `NotFound` without it.
 /// Locks the sprint and lets the domain's state machine decide `transition` on its state:
 /// the state it goes to (`None`: deleted), `Conflict(InvalidState)` when the transition is
 /// refused, `NotFound` when the project has no such sprint.
 async fn lock_for(
-    tx: &mut Transaction<'_, Postgres>,
+    tx: &impl Conn,
     project_id: Uuid,
     sprint_id: Uuid,
     transition: Transition,
 ) -> Result<Option<SprintState>, RepoError> {
-    let state: String = sqlx::query_scalar(
+    let row = db::fetch_optional(
+        tx,
         "SELECT state FROM sprints WHERE project_id = $1 AND id = $2 FOR UPDATE",
+        &[&project_id, &sprint_id],
     )
-    .bind(project_id)
-    .bind(sprint_id)
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(map_err)?
+    .await?
     .ok_or(RepoError::NotFound)?;
-    let state = SprintState::parse(&state)
+    let state: &str = get(&row, "state")?;
+    let state = SprintState::parse(state)
         .map_err(|_| RepoError::Internal(format!("unexpected sprint state {state}")))?;
     transition.from(state).map_err(RepoError::Conflict)
 }
@@ -95,21 +77,24 @@ fn sprint_change(from: Uuid, to: Option<Uuid>) -> Changes {
 impl SprintRepository for PgStore {
     #[tracing::instrument(skip_all, fields(project_id = %project_id))]
     async fn create(&self, project_id: Uuid, sprint: &NewSprint) -> Result<Sprint, RepoError> {
-        let row: SprintRow = sqlx::query_as(concat!(
-            "INSERT INTO sprints (id, project_id, name, goal, starts_on, ends_on) VALUES ($1, $2, $3, $4, $5, $6)
-             RETURNING ",
-            sprint_columns!()
-        ))
-        .bind(sprint.id)
-        .bind(project_id)
-        .bind(sprint.name.as_str())
-        .bind(sprint.goal.as_str())
-        .bind(sprint.starts_on)
-        .bind(sprint.ends_on)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(map_err)?;
-        row.try_into()
+        let row = db::fetch_one(
+            &self.conn().await?,
+            concat!(
+                "INSERT INTO sprints (id, project_id, name, goal, starts_on, ends_on) VALUES ($1, $2, $3, $4, $5, $6)
+                 RETURNING ",
+                sprint_columns!()
+            ),
+            &[
+                &sprint.id,
+                &project_id,
+                &sprint.name.as_str(),
+                &sprint.goal.as_str(),
+                &sprint.starts_on,
+                &sprint.ends_on,
+            ],
+        )
+        .await?;
+        sprint_from_row(&row)
     }
 
     #[tracing::instrument(skip_all, fields(project_id = %project_id))]
@@ -120,24 +105,27 @@ impl SprintRepository for PgStore {
         page: &PageRequest<SprintKey>,
     ) -> Result<Page<Sprint, SprintKey>, RepoError> {
         let (after_at, after_id) = page.after.as_ref().map(|k| (k.created_at, k.id)).unzip();
-        let rows: Vec<SprintRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            sprint_columns!(),
-            " FROM sprints
-             WHERE project_id = $1 AND ($2::text IS NULL OR state = $2)
-               AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
-             ORDER BY created_at DESC, id DESC
-             LIMIT $5"
-        ))
-        .bind(project_id)
-        .bind(state.map(SprintState::as_str))
-        .bind(after_at)
-        .bind(after_id)
-        .bind(page.limit.probe())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
-        let sprints = rows.into_iter().map(Sprint::try_from).collect::<Result<Vec<_>, _>>()?;
+        let rows = db::fetch_all(
+            &self.conn().await?,
+            concat!(
+                "SELECT ",
+                sprint_columns!(),
+                " FROM sprints
+                 WHERE project_id = $1 AND ($2::text IS NULL OR state = $2)
+                   AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+                 ORDER BY created_at DESC, id DESC
+                 LIMIT $5"
+            ),
+            &[
+                &project_id,
+                &state.map(SprintState::as_str),
+                &after_at,
+                &after_id,
+                &page.limit.probe(),
+            ],
+        )
+        .await?;
+        let sprints = rows.iter().map(sprint_from_row).collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_probe(sprints, page.limit, |s| SprintKey {
             created_at: s.created_at,
             id: s.id,
@@ -146,17 +134,19 @@ impl SprintRepository for PgStore {
 
     #[tracing::instrument(skip_all, fields(sprint_id = %sprint_id))]
     async fn find(&self, project_id: Uuid, sprint_id: Uuid) -> Result<Option<Sprint>, RepoError> {
-        let row: Option<SprintRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            sprint_columns!(),
-            " FROM sprints WHERE project_id = $1 AND id = $2"
-        ))
-        .bind(project_id)
-        .bind(sprint_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        row.map(Sprint::try_from).transpose()
+        db::fetch_optional(
+            &self.conn().await?,
+            concat!(
+                "SELECT ",
+                sprint_columns!(),
+                " FROM sprints WHERE project_id = $1 AND id = $2"
+            ),
+            &[&project_id, &sprint_id],
+        )
+        .await?
+        .as_ref()
+        .map(sprint_from_row)
+        .transpose()
     }
 
     #[tracing::instrument(skip_all, fields(sprint_id = %sprint_id))]
@@ -166,67 +156,74 @@ impl SprintRepository for PgStore {
         sprint_id: Uuid,
         decide: &Decision<Sprint, SprintPatch>,
     ) -> Result<Sprint, RepoError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let locked: Option<SprintRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            sprint_columns!(),
-            " FROM sprints WHERE project_id = $1 AND id = $2 FOR UPDATE"
-        ))
-        .bind(project_id)
-        .bind(sprint_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let current: Sprint = locked.ok_or(RepoError::NotFound)?.try_into()?;
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(map_pg)?;
+        let locked = db::fetch_optional(
+            &tx,
+            concat!(
+                "SELECT ",
+                sprint_columns!(),
+                " FROM sprints WHERE project_id = $1 AND id = $2 FOR UPDATE"
+            ),
+            &[&project_id, &sprint_id],
+        )
+        .await?;
+        let current = sprint_from_row(&locked.ok_or(RepoError::NotFound)?)?;
         let patch = match decide.decide(&current) {
             Ok(Some(patch)) => patch,
             Ok(None) => return Ok(current),
             Err(refused) => return Err(RepoError::Refused(Box::new(refused))),
         };
-        let row: SprintRow = sqlx::query_as(concat!(
-            "UPDATE sprints SET
-                 name = COALESCE($3, name),
-                 goal = COALESCE($4, goal),
-                 starts_on = CASE WHEN $5 THEN $6 ELSE starts_on END,
-                 ends_on = CASE WHEN $7 THEN $8 ELSE ends_on END,
-                 updated_at = now()
-             WHERE project_id = $1 AND id = $2
-             RETURNING ",
-            sprint_columns!()
-        ))
-        .bind(project_id)
-        .bind(sprint_id)
-        .bind(patch.name.as_ref().map(|n| n.as_str()))
-        .bind(patch.goal.as_ref().map(|g| g.as_str()))
-        .bind(patch.starts_on.is_some())
-        .bind(patch.starts_on.flatten())
-        .bind(patch.ends_on.is_some())
-        .bind(patch.ends_on.flatten())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        row.try_into()
+        let row = db::fetch_one(
+            &tx,
+            concat!(
+                "UPDATE sprints SET
+                     name = COALESCE($3::text, name),
+                     goal = COALESCE($4::text, goal),
+                     starts_on = CASE WHEN $5::bool THEN $6::date ELSE starts_on END,
+                     ends_on = CASE WHEN $7::bool THEN $8::date ELSE ends_on END,
+                     updated_at = now()
+                 WHERE project_id = $1 AND id = $2
+                 RETURNING ",
+                sprint_columns!()
+            ),
+            &[
+                &project_id,
+                &sprint_id,
+                &patch.name.as_ref().map(|n| n.as_str()),
+                &patch.goal.as_ref().map(|g| g.as_str()),
+                &patch.starts_on.is_some(),
+                &patch.starts_on.flatten(),
+                &patch.ends_on.is_some(),
+                &patch.ends_on.flatten(),
+            ],
+        )
+        .await?;
+        let sprint = sprint_from_row(&row)?;
+        tx.commit().await.map_err(map_pg)?;
+        Ok(sprint)
     }
 
     #[tracing::instrument(skip_all, fields(sprint_id = %sprint_id))]
     async fn start(&self, project_id: Uuid, sprint_id: Uuid) -> Result<Sprint, RepoError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let next = lock_for(&mut tx, project_id, sprint_id, Transition::Start).await?;
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(map_pg)?;
+        let next = lock_for(&tx, project_id, sprint_id, Transition::Start).await?;
         // The partial unique index refuses a second active sprint of the project.
-        let row: SprintRow = sqlx::query_as(concat!(
-            "UPDATE sprints SET state = $2, started_at = now(), updated_at = now()
-             WHERE id = $1
-             RETURNING ",
-            sprint_columns!()
-        ))
-        .bind(sprint_id)
-        .bind(next.map(SprintState::as_str))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        row.try_into()
+        let row = db::fetch_one(
+            &tx,
+            concat!(
+                "UPDATE sprints SET state = $2, started_at = now(), updated_at = now()
+                 WHERE id = $1
+                 RETURNING ",
+                sprint_columns!()
+            ),
+            &[&sprint_id, &next.map(SprintState::as_str)],
+        )
+        .await?;
+        let sprint = sprint_from_row(&row)?;
+        tx.commit().await.map_err(map_pg)?;
+        Ok(sprint)
     }
 
     #[tracing::instrument(skip_all, fields(sprint_id = %sprint_id))]
@@ -237,48 +234,46 @@ impl SprintRepository for PgStore {
         target: CompletionTarget,
         actor: Uuid,
     ) -> Result<Completion, RepoError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let next = lock_for(&mut tx, project_id, sprint_id, Transition::Complete).await?;
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(map_pg)?;
+        let next = lock_for(&tx, project_id, sprint_id, Transition::Complete).await?;
         let target_id = match target {
             CompletionTarget::Backlog => None,
             CompletionTarget::Sprint(id) => {
                 // Held until commit: the target cannot start or go away meanwhile.
-                let planned: Option<Uuid> = sqlx::query_scalar(
+                let planned = db::fetch_optional(
+                    &tx,
                     "SELECT id FROM sprints WHERE project_id = $1 AND id = $2 AND state = $3 FOR SHARE",
+                    &[&project_id, &id, &COMPLETION_TARGET_STATE.as_str()],
                 )
-                .bind(project_id)
-                .bind(id)
-                .bind(COMPLETION_TARGET_STATE.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                Some(planned.ok_or(RepoError::NotFound)?)
+                .await?;
+                Some(get::<Uuid>(&planned.ok_or(RepoError::NotFound)?, "id")?)
             }
         };
-        let (completed_issues, completed_points): (i64, i64) = sqlx::query_as(
-            "SELECT count(*), COALESCE(sum(story_points), 0)::bigint FROM issues
+        let totals = db::fetch_one(
+            &tx,
+            "SELECT count(*) AS issues, COALESCE(sum(story_points), 0)::bigint AS points FROM issues
              WHERE sprint_id = $1 AND deleted_at IS NULL AND status = ANY($2)",
+            &[&sprint_id, &IssueStatus::resolved_names()],
         )
-        .bind(sprint_id)
-        .bind(IssueStatus::resolved_names())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        .await?;
+        let completed_issues: i64 = get(&totals, "issues")?;
+        let completed_points: i64 = get(&totals, "points")?;
         // Deleted issues move too, so none is left behind in a closed sprint if restored.
-        let moved: Vec<(Uuid, bool)> = sqlx::query_as(
+        let moved = db::fetch_all(
+            &tx,
             "UPDATE issues SET sprint_id = $2, version = version + 1, updated_at = now()
              WHERE sprint_id = $1 AND status <> ALL($3)
-             RETURNING id, deleted_at IS NULL",
+             RETURNING id, deleted_at IS NULL AS live",
+            &[&sprint_id, &target_id, &IssueStatus::resolved_names()],
         )
-        .bind(sprint_id)
-        .bind(target_id)
-        .bind(IssueStatus::resolved_names())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        .await?
+        .iter()
+        .map(|row| Ok((get::<Uuid>(row, "id")?, get::<bool>(row, "live")?)))
+        .collect::<Result<Vec<_>, RepoError>>()?;
         let moved_ids: Vec<Uuid> = moved.iter().map(|(id, _)| *id).collect();
         record_events(
-            &mut tx,
+            &tx,
             project_id,
             actor,
             EventKind::Moved,
@@ -286,19 +281,20 @@ impl SprintRepository for PgStore {
             &sprint_change(sprint_id, target_id),
         )
         .await?;
-        let row: SprintRow = sqlx::query_as(concat!(
-            "UPDATE sprints SET state = $2, completed_at = now(), updated_at = now() WHERE id = $1 RETURNING ",
-            sprint_columns!()
-        ))
-        .bind(sprint_id)
-        .bind(next.map(SprintState::as_str))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
+        let row = db::fetch_one(
+            &tx,
+            concat!(
+                "UPDATE sprints SET state = $2, completed_at = now(), updated_at = now() WHERE id = $1 RETURNING ",
+                sprint_columns!()
+            ),
+            &[&sprint_id, &next.map(SprintState::as_str)],
+        )
+        .await?;
+        let sprint = sprint_from_row(&row)?;
+        tx.commit().await.map_err(map_pg)?;
         let moved_issues =
             i64::try_from(moved.iter().filter(|(_, live)| *live).count()).unwrap_or(i64::MAX);
-        Ok(Completion { sprint: row.try_into()?, completed_issues, completed_points, moved_issues })
+        Ok(Completion { sprint, completed_issues, completed_points, moved_issues })
     }
 
     #[tracing::instrument(skip_all, fields(sprint_id = %sprint_id))]
@@ -308,19 +304,22 @@ impl SprintRepository for PgStore {
         sprint_id: Uuid,
         actor: Uuid,
     ) -> Result<(), RepoError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(map_pg)?;
         // Deletion leaves no state behind; the decision is whether it may happen.
-        lock_for(&mut tx, project_id, sprint_id, Transition::Delete).await?;
-        let returned: Vec<Uuid> = sqlx::query_scalar(
+        lock_for(&tx, project_id, sprint_id, Transition::Delete).await?;
+        let returned = db::fetch_all(
+            &tx,
             "UPDATE issues SET sprint_id = NULL, version = version + 1, updated_at = now()
              WHERE sprint_id = $1 RETURNING id",
+            &[&sprint_id],
         )
-        .bind(sprint_id)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        .await?
+        .iter()
+        .map(|row| get::<Uuid>(row, "id"))
+        .collect::<Result<Vec<_>, _>>()?;
         record_events(
-            &mut tx,
+            &tx,
             project_id,
             actor,
             EventKind::Updated,
@@ -328,12 +327,8 @@ impl SprintRepository for PgStore {
             &sprint_change(sprint_id, None),
         )
         .await?;
-        sqlx::query("DELETE FROM sprints WHERE id = $1")
-            .bind(sprint_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
+        db::execute(&tx, "DELETE FROM sprints WHERE id = $1", &[&sprint_id]).await?;
+        tx.commit().await.map_err(map_pg)?;
         Ok(())
     }
 }

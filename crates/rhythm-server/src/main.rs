@@ -29,10 +29,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate(db) => {
             telemetry::init(db.log_format);
-            let store = open_store(&db)?;
-            migrate(&store).await?;
-            store.pool().close().await;
-            Ok(())
+            migrate(&db.database_url).await
         }
         Command::Serve(args) => {
             telemetry::init(args.db.log_format);
@@ -42,17 +39,18 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn open_store(db: &DatabaseArgs) -> anyhow::Result<PgStore> {
-    let pool = rhythm_postgres::connect_lazy(&db.database_url, &db.pool_settings())
-        .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    let pool = rhythm_postgres::connect_pool(&db.database_url, &db.pool_settings())
+        .map_err(anyhow::Error::msg)
+        .context("DATABASE_URL")?;
     Ok(PgStore::new(pool))
 }
 
 /// Applies migrations, retrying while the database is still coming up.
-async fn migrate(store: &PgStore) -> anyhow::Result<()> {
+async fn migrate(database_url: &str) -> anyhow::Result<()> {
     let started = tokio::time::Instant::now();
     let mut delay = Duration::from_millis(250);
     loop {
-        match store.migrate().await {
+        match PgStore::migrate(database_url).await {
             Ok(()) => {
                 tracing::info!("database schema is up to date");
                 return Ok(());
@@ -131,8 +129,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 secret
             }
         };
+    migrate(&args.db.database_url).await?;
     let store = open_store(&args.db)?;
-    migrate(&store).await?;
     let pool = store.pool().clone();
     let state = AppState::new(store, args.settings(jwt_secret)).map_err(anyhow::Error::msg)?;
     spawn_rate_limit_pruning(&state);
@@ -143,7 +141,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.bind))?;
     tracing::info!(address = %listener.local_addr()?, "rhythm is listening");
     server::serve(listener, app, Duration::from_secs(args.shutdown_grace_secs)).await?;
-    pool.close().await;
+    pool.close();
     tracing::info!("stopped");
     Ok(())
 }

@@ -9,7 +9,7 @@
 //! ```ignore
 //! rhythm_store_tests::contract_suite!(
 //!     #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-//!     fn(pool: sqlx::PgPool) => rhythm_postgres::PgStore::new(pool)
+//!     fn(pool: sqlx::PgPool) => rhythm_postgres::PgStore::for_sqlx_pool(&pool).unwrap()
 //! );
 //! ```
 

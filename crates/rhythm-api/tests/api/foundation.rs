@@ -27,8 +27,9 @@ async fn health_reports_the_database(pool: PgPool) {
 
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
 async fn health_is_503_while_the_database_is_unreachable(pool: PgPool) {
-    let app = TestApp::new(pool.clone());
-    pool.close().await;
+    let app = TestApp::new(pool);
+    // The store's connections are gone, as when the database is down.
+    app.store.pool().close();
     let ready = app.get("/health").send().await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(ready.json(), json!({"status": "degraded", "database": "unavailable"}));

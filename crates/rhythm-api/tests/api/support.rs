@@ -91,7 +91,7 @@ impl TestApp {
         <L::Service as tower::Service<axum::http::Request<Body>>>::Future: Send + 'static,
     {
         let clock = TestClock::default();
-        let store = PgStore::new(pool.clone());
+        let store = PgStore::for_sqlx_pool(&pool).unwrap();
         let state =
             AppState::with_clock(store.clone(), test_settings(), Arc::new(clock.clone())).unwrap();
         let router = rhythm_api::app::with_middleware(rhythm_api::app::routes(), state)
@@ -103,7 +103,7 @@ impl TestApp {
     /// The real routes plus `extra` ones, under the real middleware.
     pub fn with_routes(pool: PgPool, extra: Router<AppState>, settings: Settings) -> Self {
         let clock = TestClock::default();
-        let store = PgStore::new(pool.clone());
+        let store = PgStore::for_sqlx_pool(&pool).unwrap();
         let state = AppState::with_clock(store.clone(), settings, Arc::new(clock.clone())).unwrap();
         let routes = rhythm_api::app::routes().merge(extra);
         let router = rhythm_api::app::with_middleware(routes, state)

@@ -2,8 +2,9 @@
 //! `Retry-After`) for a conflict that the same request would win when retried.
 
 use rhythm_domain::RepoError;
-use rhythm_postgres::error::map_err;
-use sqlx::{Connection, PgConnection, PgPool};
+use rhythm_postgres::error::map_pg;
+use sqlx::PgPool;
+use tokio_postgres::Client;
 
 /// Two rows to fight over.
 async fn counters(pool: &PgPool) {
@@ -14,56 +15,62 @@ async fn counters(pool: &PgPool) {
     sqlx::query("INSERT INTO counters VALUES (1, 0), (2, 0)").execute(pool).await.unwrap();
 }
 
-async fn connect(pool: &PgPool) -> PgConnection {
-    PgConnection::connect_with(&pool.connect_options()).await.unwrap()
+/// A tokio-postgres session of its own on the test's database.
+async fn connect(pool: &PgPool) -> Client {
+    let options = pool.connect_options();
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host(options.get_host())
+        .port(options.get_port())
+        .user(options.get_username())
+        .dbname(options.get_database().unwrap());
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
 }
 
-fn sqlstate(err: &sqlx::Error) -> Option<String> {
-    err.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned())
+fn sqlstate(err: &tokio_postgres::Error) -> Option<String> {
+    err.code().map(|c| c.code().to_owned())
 }
 
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
 async fn a_serialization_failure_is_unavailable(pool: PgPool) {
     counters(&pool).await;
-    let mut reader = connect(&pool).await;
-    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ").execute(&mut reader).await.unwrap();
-    sqlx::query("SELECT n FROM counters WHERE id = 1").execute(&mut reader).await.unwrap();
+    let reader = connect(&pool).await;
+    reader.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ").await.unwrap();
+    reader.batch_execute("SELECT n FROM counters WHERE id = 1").await.unwrap();
     // Another session changes the row the snapshot saw.
     sqlx::query("UPDATE counters SET n = n + 1 WHERE id = 1").execute(&pool).await.unwrap();
-    let err = sqlx::query("UPDATE counters SET n = n + 1 WHERE id = 1")
-        .execute(&mut reader)
-        .await
-        .unwrap_err();
+    let err = reader.execute("UPDATE counters SET n = n + 1 WHERE id = 1", &[]).await.unwrap_err();
     assert_eq!(sqlstate(&err).as_deref(), Some("40001"));
-    assert!(matches!(map_err(err), RepoError::Unavailable(_)));
+    assert!(matches!(map_pg(err), RepoError::Unavailable(_)));
 }
 
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
 async fn a_deadlock_is_unavailable(pool: PgPool) {
     counters(&pool).await;
-    let (mut a, mut b) = (connect(&pool).await, connect(&pool).await);
-    for conn in [&mut a, &mut b] {
-        sqlx::query("SET deadlock_timeout = '50ms'").execute(&mut *conn).await.unwrap();
-        sqlx::query("BEGIN").execute(&mut *conn).await.unwrap();
+    let (a, b) = (connect(&pool).await, connect(&pool).await);
+    for conn in [&a, &b] {
+        conn.batch_execute("SET deadlock_timeout = '50ms'; BEGIN").await.unwrap();
     }
-    sqlx::query("UPDATE counters SET n = 1 WHERE id = 1").execute(&mut a).await.unwrap();
-    sqlx::query("UPDATE counters SET n = 1 WHERE id = 2").execute(&mut b).await.unwrap();
+    a.batch_execute("UPDATE counters SET n = 1 WHERE id = 1").await.unwrap();
+    b.batch_execute("UPDATE counters SET n = 1 WHERE id = 2").await.unwrap();
     // Each now waits for the row the other holds: PostgreSQL aborts one of them.
     let second_of_a = tokio::spawn(async move {
-        let result = sqlx::query("UPDATE counters SET n = 2 WHERE id = 2").execute(&mut a).await;
+        let result = a.execute("UPDATE counters SET n = 2 WHERE id = 2", &[]).await;
         (result.map(|_| ()), a)
     });
-    let second_of_b = sqlx::query("UPDATE counters SET n = 2 WHERE id = 1").execute(&mut b).await;
+    let second_of_b = b.execute("UPDATE counters SET n = 2 WHERE id = 1", &[]).await;
     let failed = match second_of_b {
         Err(err) => err,
         Ok(_) => {
             // B went through, so A was the one aborted.
-            sqlx::query("COMMIT").execute(&mut b).await.unwrap();
+            b.batch_execute("COMMIT").await.unwrap();
             second_of_a.await.unwrap().0.unwrap_err()
         }
     };
     assert_eq!(sqlstate(&failed).as_deref(), Some("40P01"));
-    assert!(matches!(map_err(failed), RepoError::Unavailable(_)));
+    assert!(matches!(map_pg(failed), RepoError::Unavailable(_)));
 }
 
 /// A project and a sprint to break rules on, made straight in the schema.
@@ -99,10 +106,11 @@ async fn a_check_on_a_client_value_is_that_fields_error(pool: PgPool) {
             "description",
         ),
     ];
+    let client = connect(&pool).await;
     for (statement, id, field) in cases {
-        let err = sqlx::query(statement).bind(id).execute(&pool).await.unwrap_err();
+        let err = client.execute(statement, &[&id]).await.unwrap_err();
         assert_eq!(sqlstate(&err).as_deref(), Some("23514"), "{statement}");
-        match map_err(err) {
+        match map_pg(err) {
             RepoError::Invalid(error) => assert_eq!(error.field, field, "{statement}"),
             other => panic!("{statement}: {other:?}"),
         }
@@ -112,10 +120,26 @@ async fn a_check_on_a_client_value_is_that_fields_error(pool: PgPool) {
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
 async fn a_check_on_a_value_only_rhythm_writes_is_internal(pool: PgPool) {
     let (project, _) = project_with_sprint(&pool).await;
-    let err = sqlx::query("UPDATE projects SET issue_counter = -1 WHERE id = $1")
-        .bind(project)
-        .execute(&pool)
+    let client = connect(&pool).await;
+    let err = client
+        .execute("UPDATE projects SET issue_counter = -1 WHERE id = $1", &[&project])
         .await
         .unwrap_err();
-    assert!(matches!(map_err(err), RepoError::Internal(_)));
+    assert!(matches!(map_pg(err), RepoError::Internal(_)));
+}
+
+#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
+async fn a_lost_connection_is_unavailable(pool: PgPool) {
+    let client = connect(&pool).await;
+    let pid: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    // The server ends the session, as on a restart or a failover.
+    sqlx::query("SELECT pg_terminate_backend($1)").bind(pid).execute(&pool).await.unwrap();
+    let err = loop {
+        match client.execute("SELECT 1", &[]).await {
+            Err(err) => break err,
+            // The termination may land a moment after the call returns.
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    };
+    assert!(matches!(map_pg(err), RepoError::Unavailable(_)));
 }

@@ -78,7 +78,7 @@ async fn ranking_covers_the_newest_matches_beyond_the_first_walk(pool: PgPool) {
               ELSE 'Routine chore ' END || n",
     )
     .await;
-    let store = PgStore::new(pool);
+    let store = PgStore::for_sqlx_pool(&pool).unwrap();
     let kernel = walk_numbers(&store, user, "kernel").await;
     let newest: Vec<i64> =
         (1..=8000).rev().filter(|n| n % 25 == 0 && n % 500 != 0).take(300).collect();
@@ -103,7 +103,7 @@ async fn a_word_rarer_in_older_issues_is_still_found_in_full(pool: PgPool) {
               ELSE 'Routine chore ' END || n",
     )
     .await;
-    let found = walk_numbers(&PgStore::new(pool), user, "omega").await;
+    let found = walk_numbers(&PgStore::for_sqlx_pool(&pool).unwrap(), user, "omega").await;
     let all: Vec<i64> = (1..=20_000)
         .rev()
         .filter(|n| (*n > 14_000 && n % 40 == 0) || (*n <= 100 && n % 10 == 0))

@@ -40,7 +40,7 @@ async fn rows(pool: &PgPool) -> Vec<u8> {
 
 #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
 async fn pruning_drops_dead_chains_only(pool: PgPool) {
-    let store = PgStore::new(pool.clone());
+    let store = PgStore::for_sqlx_pool(&pool).unwrap();
     let user = store
         .create(&NewUser {
             id: Uuid::now_v7(),
