@@ -56,6 +56,8 @@ pub struct Options {
     pub smoke: bool,
     pub issues: u64,
     pub seed: u64,
+    /// Sample the server with `perf` under W1 (see `profile`).
+    pub profile: bool,
 }
 
 /// One workload's figures.
@@ -259,6 +261,16 @@ async fn bench(
         .await?;
         if matches!(name, "W1" | "W2" | "W4" | "W6") {
             anchor(&http, &base, cluster, &mut db, bench_dir, &next, &mut report, options).await?;
+        }
+        if options.profile && name == "W1" {
+            let recording = crate::profile::record(
+                rhythm.pid(),
+                options.duration,
+                &bench_dir.join("profile-W1.data"),
+            )?;
+            closed_loop(&http, &base, 32, options.duration, next.clone()).await;
+            let svg = recording.finish("Rhythm under W1 (GET one issue), 32 connections")?;
+            println!("W1 profile: {}", svg.display());
         }
         if let Some(floor_next) = floor_workload(name, &targets) {
             let run = floor::FloorRun {

@@ -20,6 +20,7 @@ mod conformance;
 mod db;
 mod floor;
 mod load;
+mod profile;
 mod python;
 mod screenshot;
 mod seed;
@@ -73,6 +74,10 @@ enum Command {
         /// Small data, a few seconds per workload, debug build: checks the harness itself.
         #[arg(long)]
         smoke: bool,
+        /// Also sample the server with `perf` under W1: a flame graph and a self-time list in
+        /// target/bench/profile-W1.*.
+        #[arg(long)]
+        profile: bool,
     },
     /// Stop and kill PostgreSQL under a running server; every answer must be a clean 503
     /// and service must resume by itself. Uses its own throwaway cluster.
@@ -142,7 +147,7 @@ fn main() -> anyhow::Result<()> {
             let args: Vec<String> = std::env::args().skip(1).collect();
             cmd!(sh, "{cargo} run --release --locked --package xtask -- {args...}").run()?;
         }
-        Command::Bench { workload, duration, issues, seed, smoke } => {
+        Command::Bench { workload, duration, issues, seed, smoke, profile } => {
             let options = if smoke {
                 bench::Options {
                     workloads: workload,
@@ -150,6 +155,7 @@ fn main() -> anyhow::Result<()> {
                     smoke,
                     issues: 10_000,
                     seed,
+                    profile,
                 }
             } else {
                 bench::Options {
@@ -158,6 +164,7 @@ fn main() -> anyhow::Result<()> {
                     smoke,
                     issues,
                     seed,
+                    profile,
                 }
             };
             bench::run(&sh, &options)?;
@@ -181,6 +188,7 @@ fn main() -> anyhow::Result<()> {
                     smoke: true,
                     issues: 10_000,
                     seed: 42,
+                    profile: false,
                 },
             )?;
             step("conformance (schemathesis)");

@@ -73,10 +73,23 @@ pub struct Settings {
     pub auth: AuthConfig,
 }
 
-/// Shared, cheap-to-clone state of the router. Holds nothing that would make two replicas
+/// Shared state of the router: one reference count, since axum clones the state for
+/// every extractor and middleware that takes it (one count per field would be a dozen
+/// contended atomic operations per clone). Holds nothing that would make two replicas
 /// behave differently: even the sign-in rate-limit counters live in the store.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Services {
     pub health: Arc<dyn StoreHealth>,
     pub auth: Arc<AuthService>,
     pub projects: Arc<ProjectService>,
@@ -129,7 +142,7 @@ impl AppState {
         let boards = BoardService::new(store.clone(), store.clone());
         let search = SearchService::new(store.clone(), clock.clone());
         let sprints = SprintService::new(store.clone(), store.clone(), store.clone());
-        Ok(Self {
+        Ok(Self(Arc::new(Services {
             health: store,
             auth: Arc::new(auth),
             projects: Arc::new(projects),
@@ -151,6 +164,6 @@ impl AppState {
                 .map(|doc| doc.to_string())
                 .map_err(|e| format!("serializing the OpenAPI document: {e}"))?
                 .into(),
-        })
+        })))
     }
 }
