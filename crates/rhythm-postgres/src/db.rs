@@ -60,67 +60,44 @@ fn bound_cache(cache: &deadpool_postgres::StatementCache) {
     }
 }
 
-impl Conn for deadpool_postgres::Object {
-    async fn prepare(&self, sql: &str) -> Result<Statement, RepoError> {
-        bound_cache(&self.statement_cache);
-        self.prepare_cached(sql).await.map_err(map_err)
-    }
+/// Both kinds of connection run statements the same way: through deadpool's statement
+/// cache and tokio-postgres' query calls, which they share by deref.
+macro_rules! impl_conn {
+    ($($conn:ty),*) => {$(
+        impl Conn for $conn {
+            async fn prepare(&self, sql: &str) -> Result<Statement, RepoError> {
+                bound_cache(&self.statement_cache);
+                self.prepare_cached(sql).await.map_err(map_err)
+            }
 
-    async fn rows(
-        &self,
-        statement: &Statement,
-        params: &[Param<'_>],
-    ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        self.query(statement, params).await
-    }
+            async fn rows(
+                &self,
+                statement: &Statement,
+                params: &[Param<'_>],
+            ) -> Result<Vec<Row>, tokio_postgres::Error> {
+                self.query(statement, params).await
+            }
 
-    async fn affected(
-        &self,
-        statement: &Statement,
-        params: &[Param<'_>],
-    ) -> Result<u64, tokio_postgres::Error> {
-        self.execute(statement, params).await
-    }
+            async fn affected(
+                &self,
+                statement: &Statement,
+                params: &[Param<'_>],
+            ) -> Result<u64, tokio_postgres::Error> {
+                self.execute(statement, params).await
+            }
 
-    async fn rows_unprepared(
-        &self,
-        sql: &str,
-        params: &[(Param<'_>, Type)],
-    ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        self.query_typed(sql, params).await
-    }
+            async fn rows_unprepared(
+                &self,
+                sql: &str,
+                params: &[(Param<'_>, Type)],
+            ) -> Result<Vec<Row>, tokio_postgres::Error> {
+                self.query_typed(sql, params).await
+            }
+        }
+    )*};
 }
 
-impl Conn for deadpool_postgres::Transaction<'_> {
-    async fn prepare(&self, sql: &str) -> Result<Statement, RepoError> {
-        bound_cache(&self.statement_cache);
-        self.prepare_cached(sql).await.map_err(map_err)
-    }
-
-    async fn rows(
-        &self,
-        statement: &Statement,
-        params: &[Param<'_>],
-    ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        self.query(statement, params).await
-    }
-
-    async fn affected(
-        &self,
-        statement: &Statement,
-        params: &[Param<'_>],
-    ) -> Result<u64, tokio_postgres::Error> {
-        self.execute(statement, params).await
-    }
-
-    async fn rows_unprepared(
-        &self,
-        sql: &str,
-        params: &[(Param<'_>, Type)],
-    ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        self.query_typed(sql, params).await
-    }
-}
+impl_conn!(deadpool_postgres::Object, deadpool_postgres::Transaction<'_>);
 
 fn log_if_slow(sql: &str, started: Instant) {
     let elapsed = started.elapsed();
