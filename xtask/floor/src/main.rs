@@ -111,6 +111,22 @@ macro_rules! issue_of {
     }};
 }
 
+/// The issues of a W2 answer's rows; `None` when there are no rows (no access).
+macro_rules! page_of {
+    ($rows:expr) => {{
+        let rows = $rows;
+        if rows.is_empty() {
+            None
+        } else {
+            let mut issues = Vec::with_capacity(rows.len());
+            for row in &rows {
+                issues.extend(issue_of!(row));
+            }
+            Some(issues)
+        }
+    }};
+}
+
 #[derive(Clone)]
 enum Driver {
     Sqlx(sqlx::PgPool),
@@ -218,14 +234,7 @@ async fn list_sqlx(
         .bind(PAGE_PROBE)
         .fetch_all(pool)
         .await?;
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let mut issues = Vec::with_capacity(rows.len());
-    for row in &rows {
-        issues.extend(issue_of!(row));
-    }
-    Ok(Some(issues))
+    Ok(page_of!(rows))
 }
 
 async fn list_tokio(
@@ -249,14 +258,7 @@ async fn list_tokio(
             ],
         )
         .await?;
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let mut issues = Vec::with_capacity(rows.len());
-    for row in &rows {
-        issues.extend(issue_of!(row));
-    }
-    Ok(Some(issues))
+    Ok(page_of!(rows))
 }
 
 fn connect(driver: &str, url: &str, size: usize) -> Result<Driver, BoxError> {
