@@ -24,8 +24,8 @@ use sqlx::Connection;
 
 pub use pool::{PoolSettings, connect_pool};
 
-/// The embedded migrations of `migrations/` at the workspace root.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+/// The embedded migrations of `migrations/postgres/` at the workspace root.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
 /// The PostgreSQL store: one connection pool, shared by every port implementation.
 /// Cheap to clone.
