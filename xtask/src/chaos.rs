@@ -3,7 +3,8 @@
 //! and that nothing acknowledged is lost and nothing refused is half-written.
 //!
 //! Everything runs against a throwaway PostgreSQL cluster of its own (never the
-//! development database), with `rhythm` started and stopped per scenario.
+//! development database), with `rhythm` started and stopped per scenario; then the same
+//! load runs on the embedded SQLite store ([`crate::chaos_sqlite`]), killed and locked.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,16 +23,16 @@ use crate::load::{Op, Outcome, Stats, client, send};
 use crate::server::{RhythmProcess, build_rhythm, free_port};
 
 /// The request timeout the harness configures; every answer must come within it.
-const REQUEST_TIMEOUT: Duration = Duration::from_millis(3000);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_millis(3000);
 /// Below the request timeout, so an unreachable database surfaces as the store's own 503.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1000);
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1000);
 const STATEMENT_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Slack for scheduling on a loaded 2-core machine.
 const SLACK: Duration = Duration::from_millis(700);
 /// How long after a fault is removed 2xx must resume.
-const RECOVERY_LIMIT: Duration = Duration::from_secs(10);
-const WORKERS: usize = 6;
-const PROJECT: &str = "CHA";
+pub(crate) const RECOVERY_LIMIT: Duration = Duration::from_secs(10);
+pub(crate) const WORKERS: usize = 6;
+pub(crate) const PROJECT: &str = "CHA";
 
 pub struct Options {
     /// Seconds each fault lasts.
@@ -48,13 +49,13 @@ struct IssueLog {
 
 /// What the load saw, for the checks.
 #[derive(Default)]
-struct Ledger {
+pub(crate) struct Ledger {
     /// Issue number → its write log. Created issues are in it with version 1 acknowledged.
     issues: BTreeMap<i64, IssueLog>,
 }
 
-struct Fixture {
-    token: String,
+pub(crate) struct Fixture {
+    pub(crate) token: String,
 }
 
 /// One scenario's `rhythm` with its settings.
@@ -75,7 +76,7 @@ fn start_rhythm(
     RhythmProcess::start(binary, &pg.url("postgres"), &env, log)
 }
 
-async fn setup(client: &Client, base: &str) -> anyhow::Result<Fixture> {
+pub(crate) async fn setup(client: &Client, base: &str) -> anyhow::Result<Fixture> {
     let register = Op {
         method: reqwest::Method::POST,
         path: "/api/v1/auth/register".into(),
@@ -194,14 +195,14 @@ async fn worker(
 }
 
 /// Load running in the background until stopped.
-struct Load {
+pub(crate) struct Load {
     running: Arc<AtomicBool>,
     outcomes: Arc<Mutex<Vec<(Instant, Outcome)>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Load {
-    fn start(client: &Client, base: &str, token: &str, ledger: &Arc<Mutex<Ledger>>) -> Self {
+    pub(crate) fn start(client: &Client, base: &str, token: &str, ledger: &Arc<Mutex<Ledger>>) -> Self {
         let running = Arc::new(AtomicBool::new(true));
         let outcomes = Arc::new(Mutex::new(Vec::new()));
         let tasks = (0..WORKERS)
@@ -220,7 +221,7 @@ impl Load {
         Self { running, outcomes, tasks }
     }
 
-    async fn stop(self) -> Vec<(Instant, Outcome)> {
+    pub(crate) async fn stop(self) -> Vec<(Instant, Outcome)> {
         self.running.store(false, Ordering::Relaxed);
         for task in self.tasks {
             let _ = task.await;
@@ -229,7 +230,7 @@ impl Load {
     }
 }
 
-fn summarize(outcomes: &[(Instant, Outcome)]) -> Stats {
+pub(crate) fn summarize(outcomes: &[(Instant, Outcome)]) -> Stats {
     let mut stats = Stats::new();
     for (_, outcome) in outcomes {
         stats.record(outcome.status, outcome.latency);
@@ -237,7 +238,7 @@ fn summarize(outcomes: &[(Instant, Outcome)]) -> Stats {
     stats
 }
 
-fn describe(stats: &Stats) -> String {
+pub(crate) fn describe(stats: &Stats) -> String {
     let statuses: Vec<String> = stats
         .statuses
         .iter()
@@ -254,7 +255,7 @@ fn describe(stats: &Stats) -> String {
 
 /// Every answer must be a 2xx or a clean 503 (problem+json with Retry-After) within the
 /// request timeout; never a 500, never no answer at all.
-fn check_clean(name: &str, outcomes: &[(Instant, Outcome)]) -> anyhow::Result<()> {
+pub(crate) fn check_clean(name: &str, outcomes: &[(Instant, Outcome)]) -> anyhow::Result<()> {
     for (_, outcome) in outcomes {
         match outcome.status {
             None => bail!("{name}: a request got no answer at all after {:?}", outcome.latency),
@@ -280,7 +281,7 @@ fn check_clean(name: &str, outcomes: &[(Instant, Outcome)]) -> anyhow::Result<()
 }
 
 /// Polls `GET /health` until 200, returning how long it took.
-async fn await_recovery(client: &Client, base: &str, token: &str) -> anyhow::Result<Duration> {
+pub(crate) async fn await_recovery(client: &Client, base: &str, token: &str) -> anyhow::Result<Duration> {
     let started = Instant::now();
     loop {
         let outcome = send(
@@ -304,7 +305,12 @@ pub fn run(sh: &xshell::Shell, options: &Options) -> anyhow::Result<()> {
     let binary = build_rhythm(sh, false)?;
     let mut pg = TempCluster::start(free_port()?, &[])?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let outcome = runtime.block_on(scenarios(&binary, &mut pg, options));
+    let mut outcome = runtime.block_on(scenarios(&binary, &mut pg, options));
+    if outcome.is_ok() {
+        println!("SQLite (the embedded store):");
+        let fault = Duration::from_secs(options.fault_secs);
+        outcome = runtime.block_on(crate::chaos_sqlite::scenarios(&binary, fault));
+    }
     if let Err(err) = &outcome {
         eprintln!(
             "chaos failed: {err:#}\n(rhythm's logs are in {})",
@@ -498,7 +504,7 @@ async fn scenarios(binary: &Path, pg: &mut TempCluster, options: &Options) -> an
     invariants(&mut locker, &*ledger.lock().await).await
 }
 
-async fn login(client: &Client, base: &str) -> anyhow::Result<String> {
+pub(crate) async fn login(client: &Client, base: &str) -> anyhow::Result<String> {
     let op = Op {
         method: reqwest::Method::POST,
         path: "/api/v1/auth/login".into(),
@@ -544,12 +550,6 @@ async fn invariants(db: &mut PgConnection, ledger: &Ledger) -> anyhow::Result<()
     .await?;
     let stored: BTreeMap<i64, (i64, String, i64)> =
         rows.into_iter().map(|(n, v, t, e)| (n, (v, t, e))).collect();
-    for (number, (version, _, events)) in &stored {
-        ensure!(
-            version == events,
-            "issue {number}: version {version} but {events} events — a half-applied write"
-        );
-    }
     let drifted: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM project_board_totals t WHERE t.issues <> ARRAY(
              SELECT count(i.id) FROM generate_series(1, 6) AS g(k)
@@ -560,6 +560,28 @@ async fn invariants(db: &mut PgConnection, ledger: &Ledger) -> anyhow::Result<()
     .fetch_one(&mut *db)
     .await?;
     ensure!(drifted == 0, "{drifted} projects' board totals differ from their issues");
+    let checked = check_ledger(&stored, ledger)?;
+    println!(
+        "6 invariants: every project has an owner; {count} issue numbers gap-free; {checked} acknowledged issues and all their \
+         acknowledged updates present; version = event count for all {} issues (no half-applied write); board totals = counted rows",
+        stored.len()
+    );
+    Ok(())
+}
+
+/// Checks the stored issues (number → version, title, event count) against what the load
+/// saw: every acknowledged create and update is there, every stored state is one a client
+/// wrote, and no write is half-applied. Returns how many acknowledged issues were checked.
+pub(crate) fn check_ledger(
+    stored: &BTreeMap<i64, (i64, String, i64)>,
+    ledger: &Ledger,
+) -> anyhow::Result<usize> {
+    for (number, (version, _, events)) in stored {
+        ensure!(
+            version == events,
+            "issue {number}: version {version} but {events} events — a half-applied write"
+        );
+    }
     let mut checked = 0;
     for (number, log) in &ledger.issues {
         let (version, title, _) = stored
@@ -577,12 +599,7 @@ async fn invariants(db: &mut PgConnection, ledger: &Ledger) -> anyhow::Result<()
         );
         checked += 1;
     }
-    println!(
-        "6 invariants: every project has an owner; {count} issue numbers gap-free; {checked} acknowledged issues and all their \
-         acknowledged updates present; version = event count for all {} issues (no half-applied write); board totals = counted rows",
-        stored.len()
-    );
-    Ok(())
+    Ok(checked)
 }
 
 /// `cargo xtask soak --minutes N`: steady mixed load on a release build; RSS must stay

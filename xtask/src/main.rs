@@ -1,7 +1,7 @@
 //! `cargo xtask <command>`: the project's automation, in Rust so it runs wherever cargo does.
 //!
-//! - `run`      create the development database if needed and serve the API
-//! - `migrate`  apply migrations to `DATABASE_URL` (default: the local `rhythm` database)
+//! - `run`      serve the API (embedded SQLite in `./data`, or `DATABASE_URL`)
+//! - `migrate`  apply migrations to `DATABASE_URL` (default: the embedded store)
 //! - `test`     the whole suite: format check, clippy `-D warnings`, every test on PostgreSQL
 //! - `seed`     the benchmark data set (1M issues by default) into `DATABASE_URL`
 //! - `bench`    the benchmark workloads on a tuned cluster of their own
@@ -15,6 +15,7 @@
 
 mod bench;
 mod chaos;
+mod chaos_sqlite;
 mod cluster;
 mod conformance;
 mod db;
@@ -41,13 +42,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the API on the local database (`DATABASE_URL`, default: local `rhythm`).
+    /// Serve the API: on `DATABASE_URL` when set (a PostgreSQL database is created if
+    /// missing), else on the embedded SQLite store in `./data` (nothing to install).
     Run {
         /// Build with optimizations.
         #[arg(long)]
         release: bool,
     },
-    /// Apply pending migrations to `DATABASE_URL` (default: local `rhythm`).
+    /// Apply pending migrations to `DATABASE_URL` (default: the embedded store in `./data`).
     Migrate,
     /// Format check, clippy -D warnings, then every test against PostgreSQL.
     Test,
@@ -116,21 +118,30 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     match cli.command {
         Command::Run { release } => {
-            let url = db::url_or_default("rhythm");
-            runtime.block_on(prepare_database(&url))?;
             let cargo = cargo();
             let profile: &[&str] = if release { &["--release"] } else { &[] };
-            cmd!(sh, "{cargo} run {profile...} --package rhythm-server --bin rhythm -- serve")
-                .env("DATABASE_URL", &url)
-                .run()?;
+            let serve = cmd!(sh, "{cargo} run {profile...} --package rhythm-server --bin rhythm -- serve");
+            // No DATABASE_URL: the embedded store in ./data, nothing else to run.
+            match std::env::var("DATABASE_URL").ok().filter(|u| !u.trim().is_empty()) {
+                Some(url) if url.starts_with("postgres") => {
+                    runtime.block_on(prepare_database(&url))?;
+                    serve.env("DATABASE_URL", &url).run()?;
+                }
+                Some(url) => serve.env("DATABASE_URL", &url).run()?,
+                None => serve.env_remove("DATABASE_URL").run()?,
+            }
         }
         Command::Migrate => {
-            let url = db::url_or_default("rhythm");
-            runtime.block_on(prepare_database(&url))?;
             let cargo = cargo();
-            cmd!(sh, "{cargo} run --package rhythm-server --bin rhythm -- migrate")
-                .env("DATABASE_URL", &url)
-                .run()?;
+            let migrate = cmd!(sh, "{cargo} run --package rhythm-server --bin rhythm -- migrate");
+            match std::env::var("DATABASE_URL").ok().filter(|u| !u.trim().is_empty()) {
+                Some(url) if url.starts_with("postgres") => {
+                    runtime.block_on(prepare_database(&url))?;
+                    migrate.env("DATABASE_URL", &url).run()?;
+                }
+                Some(url) => migrate.env("DATABASE_URL", &url).run()?,
+                None => migrate.env_remove("DATABASE_URL").run()?,
+            }
         }
         Command::Test => test(&sh, &runtime)?,
         Command::Seed { issues, seed } => {

@@ -79,6 +79,15 @@ impl RhythmProcess {
     }
 }
 
+impl RhythmProcess {
+    /// SIGKILL: the process gets no chance to finish anything (a crash, an OOM kill).
+    pub fn kill(mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
 impl Drop for RhythmProcess {
     fn drop(&mut self) {
         if self.is_alive() {

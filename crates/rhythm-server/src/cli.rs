@@ -6,6 +6,7 @@
 //! that knows the storage adapter.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
@@ -28,20 +29,35 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending migrations and exit.
     Migrate(DatabaseArgs),
+    /// Copy the embedded SQLite store into a new file, consistently, while the server runs.
+    Backup(BackupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// The file to write; it must not exist yet.
+    pub target: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub struct DatabaseArgs {
-    /// PostgreSQL connection URL.
+    /// Where the data lives: `postgres://…` for PostgreSQL, `sqlite:PATH` for an SQLite
+    /// file. Unset: the embedded SQLite file `rhythm.db` in the data directory.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: String,
-    /// Size of the connection pool.
+    pub database_url: Option<String>,
+    /// Directory of the embedded store (used when DATABASE_URL is unset); created if missing.
+    #[arg(long, env = "RHYTHM_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Size of the connection pool (on SQLite: the read-only connections; writes go
+    /// through one writer connection).
     #[arg(long, env = "RHYTHM_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
     /// Longest wait for a pooled connection before answering 503.
     #[arg(long, env = "RHYTHM_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3000)]
     pub db_acquire_timeout_ms: u64,
-    /// Server-side limit on any one SQL statement.
+    /// Server-side limit on any one SQL statement (PostgreSQL only).
     #[arg(long, env = "RHYTHM_DB_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
     pub db_statement_timeout_ms: u64,
     /// Statements slower than this are logged at WARN.
@@ -53,6 +69,14 @@ pub struct DatabaseArgs {
 }
 
 impl DatabaseArgs {
+    pub fn sqlite_settings(&self) -> rhythm_sqlite::SqliteSettings {
+        rhythm_sqlite::SqliteSettings {
+            read_connections: self.db_max_connections.max(1),
+            acquire_timeout: Duration::from_millis(self.db_acquire_timeout_ms),
+            ..rhythm_sqlite::SqliteSettings::default()
+        }
+    }
+
     pub fn pool_settings(&self) -> PoolSettings {
         PoolSettings {
             max_connections: self.db_max_connections.max(1),

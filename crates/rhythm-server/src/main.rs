@@ -1,18 +1,23 @@
-//! The `rhythm` binary: `rhythm serve` and `rhythm migrate`. The only place that knows both
-//! the HTTP adapter and the storage adapter, and wires one onto the other.
+//! The `rhythm` binary: `rhythm serve`, `rhythm migrate` and `rhythm backup`. The only place
+//! that knows both the HTTP adapter and the storage adapters, and wires one onto the other.
 
 mod cli;
+mod store;
 
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use rhythm_api::state::AppState;
+use rhythm_api::state::{AppState, Store};
 use rhythm_api::{server, telemetry};
 use rhythm_postgres::PgStore;
+use rhythm_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
-use crate::cli::{Cli, Command, DatabaseArgs, JwtSecret, ServeArgs, resolve_jwt_secret};
+use crate::cli::{
+    BackupArgs, Cli, Command, DatabaseArgs, JwtSecret, ServeArgs, resolve_jwt_secret,
+};
+use crate::store::StoreChoice;
 
 /// The system allocator keeps freed password-hashing memory (19 MiB a hash, in whichever
 /// thread's arena it ran) resident; mimalloc hands it back, keeping the server's footprint
@@ -29,7 +34,18 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate(db) => {
             telemetry::init(db.log_format);
-            migrate(&db.database_url).await
+            match StoreChoice::from_args(&db)? {
+                StoreChoice::Postgres(url) => migrate_postgres(&url).await,
+                StoreChoice::Sqlite(path) => {
+                    open_sqlite(&path, &db).await?.close().await;
+                    tracing::info!(path = %path.display(), "database schema is up to date");
+                    Ok(())
+                }
+            }
+        }
+        Command::Backup(args) => {
+            telemetry::init(args.db.log_format);
+            backup(&args).await
         }
         Command::Serve(args) => {
             telemetry::init(args.db.log_format);
@@ -38,15 +54,32 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-fn open_store(db: &DatabaseArgs) -> anyhow::Result<PgStore> {
-    let pool = rhythm_postgres::connect_pool(&db.database_url, &db.pool_settings())
+fn open_postgres(database_url: &str, db: &DatabaseArgs) -> anyhow::Result<PgStore> {
+    let pool = rhythm_postgres::connect_pool(database_url, &db.pool_settings())
         .map_err(anyhow::Error::msg)
         .context("DATABASE_URL")?;
     Ok(PgStore::new(pool))
 }
 
-/// Applies migrations, retrying while the database is still coming up.
-async fn migrate(database_url: &str) -> anyhow::Result<()> {
+/// Opens (creating and migrating) the SQLite file.
+async fn open_sqlite(path: &std::path::Path, db: &DatabaseArgs) -> anyhow::Result<SqliteStore> {
+    Ok(SqliteStore::open(path, &db.sqlite_settings()).await?)
+}
+
+/// Copies the embedded store into a new file while it may be in use.
+async fn backup(args: &BackupArgs) -> anyhow::Result<()> {
+    let StoreChoice::Sqlite(source) = StoreChoice::from_args(&args.db)? else {
+        anyhow::bail!(
+            "rhythm backup copies the embedded SQLite store; back up PostgreSQL with pg_dump"
+        );
+    };
+    rhythm_sqlite::backup(&source, &args.target).await?;
+    tracing::info!(from = %source.display(), to = %args.target.display(), "backup written");
+    Ok(())
+}
+
+/// Applies PostgreSQL migrations, retrying while the database is still coming up.
+async fn migrate_postgres(database_url: &str) -> anyhow::Result<()> {
     let started = tokio::time::Instant::now();
     let mut delay = Duration::from_millis(250);
     loop {
@@ -129,9 +162,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 secret
             }
         };
-    migrate(&args.db.database_url).await?;
-    let store = open_store(&args.db)?;
-    let pool = store.pool().clone();
+    let choice = StoreChoice::from_args(&args.db)?;
+    tracing::info!(store = %choice.describe(), "opening the store");
+    match choice {
+        StoreChoice::Postgres(url) => {
+            migrate_postgres(&url).await?;
+            let store = open_postgres(&url, &args.db)?;
+            let pool = store.pool().clone();
+            run(store, &args, jwt_secret).await?;
+            pool.close();
+        }
+        StoreChoice::Sqlite(path) => {
+            let store = open_sqlite(&path, &args.db).await?;
+            run(store.clone(), &args, jwt_secret).await?;
+            store.close().await;
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Serves the API on `store` until a shutdown signal.
+async fn run<S: Store>(store: S, args: &ServeArgs, jwt_secret: Vec<u8>) -> anyhow::Result<()> {
     let state = AppState::new(store, args.settings(jwt_secret)).map_err(anyhow::Error::msg)?;
     spawn_rate_limit_pruning(&state);
     spawn_session_pruning(&state);
@@ -141,7 +193,5 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.bind))?;
     tracing::info!(address = %listener.local_addr()?, "rhythm is listening");
     server::serve(listener, app, Duration::from_secs(args.shutdown_grace_secs)).await?;
-    pool.close();
-    tracing::info!("stopped");
     Ok(())
 }

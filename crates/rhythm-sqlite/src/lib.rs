@@ -158,3 +158,37 @@ pub fn path_of_url(url: &str) -> PathBuf {
     let rest = rest.split_once('?').map_or(rest, |(path, _)| path);
     PathBuf::from(rest)
 }
+
+/// Copies the database at `source` into the new file `target` with `VACUUM INTO`: a
+/// consistent snapshot (one read transaction, so a running server's writes go on), compacted.
+/// Refuses to overwrite an existing file.
+pub async fn backup(source: &Path, target: &Path) -> Result<(), BackupError> {
+    if target.exists() {
+        return Err(BackupError::TargetExists(target.to_owned()));
+    }
+    if !source.exists() {
+        return Err(BackupError::NoSource(source.to_owned()));
+    }
+    let target_text =
+        target.to_str().ok_or_else(|| BackupError::TargetNotUtf8(target.to_owned()))?;
+    let options = SqliteConnectOptions::new()
+        .filename(source)
+        .busy_timeout(SqliteSettings::default().busy_timeout);
+    let mut conn = sqlx::ConnectOptions::connect(&options).await?;
+    sqlx::query("VACUUM INTO $1").bind(target_text).execute(&mut conn).await?;
+    sqlx::Connection::close(conn).await?;
+    Ok(())
+}
+
+/// Why a backup was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("{0} already exists; a backup never overwrites a file")]
+    TargetExists(PathBuf),
+    #[error("there is no database at {0}")]
+    NoSource(PathBuf),
+    #[error("the backup path {0} is not valid UTF-8")]
+    TargetNotUtf8(PathBuf),
+    #[error("the backup failed: {0}")]
+    Sqlite(#[from] sqlx::Error),
+}
