@@ -26,6 +26,8 @@ use crate::load::{Op, Stats, client, closed_loop, open_loop, send};
 use crate::seed;
 use crate::server::{RhythmProcess, build_binary, build_rhythm, free_port};
 
+mod sqlite;
+
 use crate::seed::PASSWORD as BENCH_PASSWORD;
 const POOL_SIZE: usize = 16;
 const DATABASE: &str = "rhythm";
@@ -58,6 +60,8 @@ pub struct Options {
     pub seed: u64,
     /// Sample the server with `perf` under W1 (see `profile`).
     pub profile: bool,
+    /// Also run the embedded store's workloads on a copy of the same data set ([`sqlite`]).
+    pub sqlite: bool,
 }
 
 /// One workload's figures.
@@ -210,15 +214,7 @@ async fn bench(
     let existing = seed::report(&mut db, Duration::ZERO).await?;
 
     let log = bench_dir.join("rhythm.log");
-    let env = [
-        ("RHYTHM_DB_MAX_CONNECTIONS", POOL_SIZE.to_string()),
-        ("RHYTHM_AUTH_RATE_PER_MIN", "0".to_owned()),
-        ("RHYTHM_REQUEST_TIMEOUT_MS", "30000".to_owned()),
-        ("RHYTHM_SLOW_QUERY_MS", "1000".to_owned()),
-        // The access tokens are taken once, before the workloads, and must outlive a full
-        // run (tens of minutes); the default 15 minutes would turn the last ones into 401s.
-        ("RHYTHM_ACCESS_TOKEN_TTL_SECS", "14400".to_owned()),
-    ];
+    let env = server_env();
     let rhythm = RhythmProcess::start(binary, &url, &env, log)?;
     let http = client(Duration::from_secs(60), 128)?;
     let targets = targets(
@@ -250,8 +246,7 @@ async fn bench(
             &http,
             &base,
             &rhythm,
-            cluster,
-            &mut db,
+            Some((&*cluster, &mut db)),
             name,
             description,
             next.clone(),
@@ -297,7 +292,8 @@ async fn bench(
     }
     if wanted("W6") {
         reports.extend(
-            search_bands(&http, &base, cluster, &mut db, bench_dir, &targets, options).await?,
+            search_bands(&http, &base, Some((&*cluster, &mut db)), bench_dir, &targets, options)
+                .await?,
         );
     }
     if wanted("login") {
@@ -313,8 +309,7 @@ async fn bench(
             &http,
             &base,
             &rhythm,
-            cluster,
-            &mut db,
+            Some((&*cluster, &mut db)),
             name,
             description,
             next,
@@ -343,6 +338,14 @@ async fn bench(
     }
     let peak_rss = peak_rss_kib(rhythm.pid()).max(peak_before_w9);
     rhythm.terminate()?;
+    if options.sqlite {
+        let pristine_url = cluster.url(PRISTINE);
+        let run = sqlite::Run { http: &http, binary, bench_dir, pristine_url: &pristine_url };
+        reports.extend(
+            sqlite::workloads_on_sqlite(&run, seed_report.is_some(), &targets, &levels, options)
+                .await?,
+        );
+    }
 
     let report = json!({
         "time": time_label(),
@@ -377,6 +380,19 @@ async fn bench(
         bail!("workloads failed: {}", failures.join(", "));
     }
     Ok(())
+}
+
+/// The settings the benchmarked server runs with, whatever its store.
+fn server_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("RHYTHM_DB_MAX_CONNECTIONS", POOL_SIZE.to_string()),
+        ("RHYTHM_AUTH_RATE_PER_MIN", "0".to_owned()),
+        ("RHYTHM_REQUEST_TIMEOUT_MS", "30000".to_owned()),
+        ("RHYTHM_SLOW_QUERY_MS", "1000".to_owned()),
+        // The access tokens are taken once, before the workloads, and must outlive a full
+        // run (tens of minutes); the default 15 minutes would turn the last ones into 401s.
+        ("RHYTHM_ACCESS_TOKEN_TTL_SECS", "14400".to_owned()),
+    ]
 }
 
 fn time_label() -> String {
@@ -696,8 +712,7 @@ async fn worst_case(
         http,
         base,
         rhythm,
-        cluster,
-        db,
+        Some((cluster, &mut *db)),
         "W9",
         "worst case: board ×100, list ×200, search ×200 of 100 000-character descriptions",
         next,
@@ -780,13 +795,15 @@ async fn statement_calls(db: &mut PgConnection) -> anyhow::Result<i64> {
     .await?)
 }
 
+/// One workload at every level, then open loop at half the peak. With `pg` (the cluster
+/// and a connection to the database the server uses) it also counts round trips and
+/// PostgreSQL's CPU; without (another store) only the server's side.
 #[allow(clippy::too_many_arguments)]
 async fn measure(
     http: &Client,
     base: &str,
     rhythm: &RhythmProcess,
-    cluster: &TempCluster,
-    db: &mut PgConnection,
+    mut pg: Option<(&TempCluster, &mut PgConnection)>,
     name: &str,
     description: &str,
     next: Next,
@@ -804,8 +821,11 @@ async fn measure(
         next.clone(),
     )
     .await;
-    sqlx::query("SELECT pg_stat_statements_reset()").execute(&mut *db).await?;
-    let (server_before, pg_before) = (cpu_ticks(rhythm.pid()), postgres_ticks(cluster));
+    if let Some((_, db)) = pg.as_mut() {
+        sqlx::query("SELECT pg_stat_statements_reset()").execute(&mut **db).await?;
+    }
+    let pg_before = pg.as_ref().map_or(0, |(cluster, _)| postgres_ticks(cluster));
+    let server_before = cpu_ticks(rhythm.pid());
     let mut all = Stats::new();
     for &connections in levels {
         let stats = closed_loop(http, base, connections, options.duration, next.clone()).await;
@@ -833,13 +853,16 @@ async fn measure(
         .filter(|(s, _)| !(200..300).contains(*s))
         .map(|(s, c)| (*s, *c))
         .collect();
-    let calls = statement_calls(db).await?;
-    // Every request of the measured phases, the statement-counting query itself aside.
-    report.round_trips_per_request =
-        Some((calls as f64 - 1.0).max(0.0) / all.count().max(1) as f64);
     let per_1000 = |ticks: u64| ms_per_1000(ticks, all.count());
     report.server_cpu_ms_per_1000 = per_1000(cpu_ticks(rhythm.pid()).saturating_sub(server_before));
-    report.postgres_cpu_ms_per_1000 = per_1000(postgres_ticks(cluster).saturating_sub(pg_before));
+    if let Some((cluster, db)) = pg {
+        let calls = statement_calls(db).await?;
+        // Every request of the measured phases, the statement-counting query itself aside.
+        report.round_trips_per_request =
+            Some((calls as f64 - 1.0).max(0.0) / all.count().max(1) as f64);
+        report.postgres_cpu_ms_per_1000 =
+            per_1000(postgres_ticks(cluster).saturating_sub(pg_before));
+    }
     Ok(report)
 }
 
@@ -1009,11 +1032,12 @@ async fn logins(http: &Client, base: &str, options: &Options) -> anyhow::Result<
 }
 
 /// W6 per frequency band: p50/p99 of global and project-scoped search for each term.
+/// W6 per band, global and in the largest project. With `pg`, the statements are captured
+/// and the slowest explained.
 async fn search_bands(
     http: &Client,
     base: &str,
-    cluster: &TempCluster,
-    db: &mut PgConnection,
+    mut pg: Option<(&TempCluster, &mut PgConnection)>,
     bench_dir: &Path,
     t: &Arc<Targets>,
     options: &Options,
@@ -1055,9 +1079,12 @@ async fn search_bands(
                 ..Default::default()
             };
             report.peak.insert(8, peak.throughput());
-            let ops = (0..4).map(|i| next_op(0, i)).collect();
-            let statements = capture(http, base, cluster, db, ops).await?;
-            explain_slowest(db, bench_dir, &report.name.clone(), &statements, &mut report).await?;
+            if let Some((cluster, db)) = pg.as_mut() {
+                let ops = (0..4).map(|i| next_op(0, i)).collect();
+                let statements = capture(http, base, cluster, db, ops).await?;
+                explain_slowest(db, bench_dir, &report.name.clone(), &statements, &mut report)
+                    .await?;
+            }
             println!("{}", row(&report));
             reports.push(report);
         }

@@ -202,7 +202,12 @@ pub(crate) struct Load {
 }
 
 impl Load {
-    pub(crate) fn start(client: &Client, base: &str, token: &str, ledger: &Arc<Mutex<Ledger>>) -> Self {
+    pub(crate) fn start(
+        client: &Client,
+        base: &str,
+        token: &str,
+        ledger: &Arc<Mutex<Ledger>>,
+    ) -> Self {
         let running = Arc::new(AtomicBool::new(true));
         let outcomes = Arc::new(Mutex::new(Vec::new()));
         let tasks = (0..WORKERS)
@@ -281,7 +286,11 @@ pub(crate) fn check_clean(name: &str, outcomes: &[(Instant, Outcome)]) -> anyhow
 }
 
 /// Polls `GET /health` until 200, returning how long it took.
-pub(crate) async fn await_recovery(client: &Client, base: &str, token: &str) -> anyhow::Result<Duration> {
+pub(crate) async fn await_recovery(
+    client: &Client,
+    base: &str,
+    token: &str,
+) -> anyhow::Result<Duration> {
     let started = Instant::now();
     loop {
         let outcome = send(

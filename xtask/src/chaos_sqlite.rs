@@ -15,8 +15,8 @@ use sqlx::{ConnectOptions, Connection, Executor};
 use tokio::sync::Mutex;
 
 use crate::chaos::{
-    ACQUIRE_TIMEOUT, Ledger, Load, PROJECT, REQUEST_TIMEOUT, WORKERS, await_recovery,
-    check_clean, check_ledger, describe, login, setup, summarize,
+    ACQUIRE_TIMEOUT, Ledger, Load, PROJECT, REQUEST_TIMEOUT, WORKERS, await_recovery, check_clean,
+    check_ledger, describe, login, setup, summarize,
 };
 use crate::load::{Op, client, send};
 use crate::server::RhythmProcess;
@@ -30,8 +30,8 @@ fn start(binary: &Path, file: &Path, name: &str) -> anyhow::Result<RhythmProcess
         ("RHYTHM_DB_ACQUIRE_TIMEOUT_MS", ACQUIRE_TIMEOUT.as_millis().to_string()),
         ("RHYTHM_AUTH_RATE_PER_MIN", "0".to_owned()),
     ];
-    let log = std::env::temp_dir()
-        .join(format!("rhythm-chaos-sqlite-{name}-{}.log", std::process::id()));
+    let log =
+        std::env::temp_dir().join(format!("rhythm-chaos-sqlite-{name}-{}.log", std::process::id()));
     RhythmProcess::start(binary, &format!("sqlite:{}", file.display()), &env, log)
 }
 
@@ -92,8 +92,7 @@ pub async fn scenarios(binary: &Path, fault: Duration) -> anyhow::Result<()> {
         .iter()
         .filter(|(_, o)| o.status == Some(StatusCode::SERVICE_UNAVAILABLE))
         .count();
-    let reads_ok =
-        while_locked.iter().filter(|(_, o)| o.status == Some(StatusCode::OK)).count();
+    let reads_ok = while_locked.iter().filter(|(_, o)| o.status == Some(StatusCode::OK)).count();
     ensure!(unavailable > 0, "write lock: no 503 while another process held the lock");
     ensure!(reads_ok > 0, "write lock: no read succeeded while another process held the lock");
     println!(
@@ -116,7 +115,8 @@ pub async fn scenarios(binary: &Path, fault: Duration) -> anyhow::Result<()> {
 }
 
 async fn invariants(db: &mut SqliteConnection, ledger: &Ledger) -> anyhow::Result<()> {
-    let integrity: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&mut *db).await?;
+    let integrity: String =
+        sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&mut *db).await?;
     ensure!(integrity == "ok", "integrity check: {integrity}");
     let ownerless: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM projects p WHERE NOT EXISTS

@@ -80,6 +80,10 @@ enum Command {
         /// target/bench/profile-W1.*.
         #[arg(long)]
         profile: bool,
+        /// `sqlite`: after PostgreSQL, run W1, W2, W4, W6, W7 and W8 on the embedded store
+        /// too, on an SQLite copy of the same data set (use with `--issues 100000`).
+        #[arg(long, value_enum, default_value_t = BenchStore::Postgres)]
+        store: BenchStore,
     },
     /// Stop and kill PostgreSQL under a running server; every answer must be a clean 503
     /// and service must resume by itself. Uses its own throwaway cluster.
@@ -111,6 +115,15 @@ enum Command {
     Ci,
 }
 
+/// Which stores `cargo xtask bench` measures.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BenchStore {
+    /// PostgreSQL only.
+    Postgres,
+    /// PostgreSQL, then the embedded store on the same data.
+    Sqlite,
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let sh = Shell::new()?;
@@ -120,7 +133,8 @@ fn main() -> anyhow::Result<()> {
         Command::Run { release } => {
             let cargo = cargo();
             let profile: &[&str] = if release { &["--release"] } else { &[] };
-            let serve = cmd!(sh, "{cargo} run {profile...} --package rhythm-server --bin rhythm -- serve");
+            let serve =
+                cmd!(sh, "{cargo} run {profile...} --package rhythm-server --bin rhythm -- serve");
             // No DATABASE_URL: the embedded store in ./data, nothing else to run.
             match std::env::var("DATABASE_URL").ok().filter(|u| !u.trim().is_empty()) {
                 Some(url) if url.starts_with("postgres") => {
@@ -158,7 +172,8 @@ fn main() -> anyhow::Result<()> {
             let args: Vec<String> = std::env::args().skip(1).collect();
             cmd!(sh, "{cargo} run --release --locked --package xtask -- {args...}").run()?;
         }
-        Command::Bench { workload, duration, issues, seed, smoke, profile } => {
+        Command::Bench { workload, duration, issues, seed, smoke, profile, store } => {
+            let sqlite = store == BenchStore::Sqlite;
             let options = if smoke {
                 bench::Options {
                     workloads: workload,
@@ -167,6 +182,7 @@ fn main() -> anyhow::Result<()> {
                     issues: 10_000,
                     seed,
                     profile,
+                    sqlite,
                 }
             } else {
                 bench::Options {
@@ -176,6 +192,7 @@ fn main() -> anyhow::Result<()> {
                     issues,
                     seed,
                     profile,
+                    sqlite,
                 }
             };
             bench::run(&sh, &options)?;
@@ -200,6 +217,7 @@ fn main() -> anyhow::Result<()> {
                     issues: 10_000,
                     seed: 42,
                     profile: false,
+                    sqlite: true,
                 },
             )?;
             step("conformance (schemathesis)");
