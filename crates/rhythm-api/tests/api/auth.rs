@@ -1,15 +1,39 @@
-//! Accounts and sessions, through the real router on a real PostgreSQL.
+//! Accounts and sessions, through the real router on each storage adapter.
 
 use axum::http::StatusCode;
 use base64::prelude::{BASE64_URL_SAFE_NO_PAD, Engine as _};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rhythm_api::state::{AuthConfig, Settings};
 use serde_json::{Value, json};
-use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::support::{Account, PASSWORD, TestApp, test_settings};
+use crate::support::{Account, PASSWORD, TestApp, TestDb, api_tests, test_settings};
+
+api_tests! {
+    register_returns_the_session_shape,
+    register_reports_every_invalid_field_at_once,
+    duplicate_email_in_any_case_is_409_email_taken,
+    login_matches_email_case_insensitively,
+    unknown_email_and_wrong_password_look_the_same,
+    signup_can_be_turned_off,
+    refresh_rotates_and_the_old_token_stops_working,
+    reuse_revokes_only_its_own_chain,
+    concurrent_refreshes_of_one_token_let_exactly_one_through,
+    unknown_and_expired_refresh_tokens_are_refused,
+    logout_revokes_and_is_idempotent,
+    logout_with_a_rotated_token_revokes_the_chain,
+    me_can_be_renamed,
+    password_change_rules,
+    only_genuine_current_access_tokens_pass,
+    logins_are_rate_limited_per_email,
+    sign_ins_are_rate_limited_per_address_and_forwarded_for_is_not_trusted,
+    forwarded_for_is_used_when_trusted,
+    the_limit_holds_across_replicas_and_each_window_starts_over,
+    password_changes_are_rate_limited_per_account,
+    refreshing_never_extends_a_session_past_its_absolute_lifetime,
+    a_session_past_its_absolute_lifetime_cannot_refresh,
+}
 
 fn secret() -> Vec<u8> {
     AuthConfig::for_tests().jwt_secret
@@ -30,9 +54,8 @@ async fn me_status(app: &TestApp, token: &str) -> StatusCode {
     app.get("/api/v1/me").token(token).send().await.status
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn register_returns_the_session_shape(pool: PgPool) {
-    let app = TestApp::new(pool.clone());
+async fn register_returns_the_session_shape(db: TestDb) {
+    let app = TestApp::new(&db);
     let res = app
         .post("/api/v1/auth/register")
         .json(&json!({"email": "Ann.Lee@Example.com", "name": "  Ann Lee ", "password": PASSWORD}))
@@ -51,11 +74,10 @@ async fn register_returns_the_session_shape(pool: PgPool) {
 
     // Stored: email as given, password hashed with argon2id, refresh token only as a hash.
     let (email, hash): (String, String) =
-        sqlx::query_as("SELECT email, password_hash FROM users").fetch_one(&pool).await.unwrap();
+        db.fetch_one("SELECT email, password_hash FROM users", &[]).await;
     assert_eq!(email, "Ann.Lee@Example.com");
     assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
-    let stored: Vec<Vec<u8>> =
-        sqlx::query_scalar("SELECT token_hash FROM refresh_tokens").fetch_all(&pool).await.unwrap();
+    let stored: Vec<Vec<u8>> = db.scalars("SELECT token_hash FROM refresh_tokens", &[]).await;
     assert_eq!(stored.len(), 1);
     assert_ne!(stored[0], refresh_token.as_bytes());
 
@@ -64,9 +86,8 @@ async fn register_returns_the_session_shape(pool: PgPool) {
     assert_eq!(me.json(), body["user"]);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn register_reports_every_invalid_field_at_once(pool: PgPool) {
-    let app = TestApp::new(pool.clone());
+async fn register_reports_every_invalid_field_at_once(db: TestDb) {
+    let app = TestApp::new(&db);
     let res = app
         .post("/api/v1/auth/register")
         .json(&json!({"email": "no-at-sign", "name": "   ", "password": "short"}))
@@ -105,14 +126,12 @@ async fn register_reports_every_invalid_field_at_once(pool: PgPool) {
         .await;
     long_password.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 
-    let users: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&pool).await.unwrap();
+    let users: i64 = db.scalar("SELECT count(*) FROM users", &[]).await;
     assert_eq!(users, 0, "nothing is written for an invalid registration");
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn duplicate_email_in_any_case_is_409_email_taken(pool: PgPool) {
-    let app = TestApp::new(pool.clone());
+async fn duplicate_email_in_any_case_is_409_email_taken(db: TestDb) {
+    let app = TestApp::new(&db);
     app.register("Ann@Example.com", "Ann").await;
     let res = app
         .post("/api/v1/auth/register")
@@ -120,14 +139,12 @@ async fn duplicate_email_in_any_case_is_409_email_taken(pool: PgPool) {
         .send()
         .await;
     res.assert_problem(StatusCode::CONFLICT, "email_taken");
-    let emails: Vec<String> =
-        sqlx::query_scalar("SELECT email FROM users").fetch_all(&pool).await.unwrap();
+    let emails: Vec<String> = db.scalars("SELECT email FROM users", &[]).await;
     assert_eq!(emails, ["Ann@Example.com"]);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn login_matches_email_case_insensitively(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn login_matches_email_case_insensitively(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = app.register("Ann@Example.com", "Ann").await;
     let res = login(&app, "ANN@example.COM", PASSWORD).await;
     assert_eq!(res.status, StatusCode::OK);
@@ -138,9 +155,8 @@ async fn login_matches_email_case_insensitively(pool: PgPool) {
     assert_eq!(me_status(&app, body["access_token"].as_str().unwrap()).await, StatusCode::OK);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn unknown_email_and_wrong_password_look_the_same(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn unknown_email_and_wrong_password_look_the_same(db: TestDb) {
+    let app = TestApp::new(&db);
     app.register("ann@example.com", "Ann").await;
     let wrong = login(&app, "ann@example.com", "not the password").await;
     let unknown = login(&app, "ghost@example.com", "not the password").await;
@@ -153,25 +169,22 @@ async fn unknown_email_and_wrong_password_look_the_same(pool: PgPool) {
     assert_eq!(wrong.body, garbage.body);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn signup_can_be_turned_off(pool: PgPool) {
+async fn signup_can_be_turned_off(db: TestDb) {
     let mut settings = test_settings();
     settings.auth.allow_signup = false;
-    let app = TestApp::with_settings(pool.clone(), settings);
+    let app = TestApp::with_settings(&db, settings);
     let res = app
         .post("/api/v1/auth/register")
         .json(&json!({"email": "a@b.c", "name": "A", "password": PASSWORD}))
         .send()
         .await;
     res.assert_problem(StatusCode::FORBIDDEN, "forbidden");
-    let users: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&pool).await.unwrap();
+    let users: i64 = db.scalar("SELECT count(*) FROM users", &[]).await;
     assert_eq!(users, 0);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn refresh_rotates_and_the_old_token_stops_working(pool: PgPool) {
-    let app = TestApp::new(pool.clone());
+async fn refresh_rotates_and_the_old_token_stops_working(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = app.register("ann@example.com", "Ann").await;
     let res = refresh(&app, &ann.refresh).await;
     assert_eq!(res.status, StatusCode::OK);
@@ -189,16 +202,12 @@ async fn refresh_rotates_and_the_old_token_stops_working(pool: PgPool) {
     refresh(&app, &ann.refresh).await.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
     refresh(&app, &newest.refresh).await.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
     let live: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM refresh_tokens WHERE revoked_at IS NULL")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        db.scalar("SELECT count(*) FROM refresh_tokens WHERE revoked_at IS NULL", &[]).await;
     assert_eq!(live, 0);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn reuse_revokes_only_its_own_chain(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn reuse_revokes_only_its_own_chain(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = app.register("ann@example.com", "Ann").await;
     let other_session =
         Account::from_session(&login(&app, "ann@example.com", PASSWORD).await.json());
@@ -209,9 +218,8 @@ async fn reuse_revokes_only_its_own_chain(pool: PgPool) {
     assert_eq!(refresh(&app, &other_session.refresh).await.status, StatusCode::OK);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn concurrent_refreshes_of_one_token_let_exactly_one_through(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn concurrent_refreshes_of_one_token_let_exactly_one_through(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = app.register("ann@example.com", "Ann").await;
     let attempts = (0..2).map(|_| {
         let app = app.clone();
@@ -226,9 +234,8 @@ async fn concurrent_refreshes_of_one_token_let_exactly_one_through(pool: PgPool)
     assert_eq!(statuses, [StatusCode::OK, StatusCode::UNAUTHORIZED]);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn unknown_and_expired_refresh_tokens_are_refused(pool: PgPool) {
-    let app = TestApp::new(pool.clone());
+async fn unknown_and_expired_refresh_tokens_are_refused(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = app.register("ann@example.com", "Ann").await;
     refresh(&app, "made-up-token").await.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
     // A day after the refresh token's lifetime.
@@ -238,9 +245,8 @@ async fn unknown_and_expired_refresh_tokens_are_refused(pool: PgPool) {
     refresh(&app, &ann.refresh).await.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn logout_revokes_and_is_idempotent(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn logout_revokes_and_is_idempotent(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = app.register("ann@example.com", "Ann").await;
     let logout = |token: String| {
         let app = app.clone();
@@ -256,9 +262,8 @@ async fn logout_revokes_and_is_idempotent(pool: PgPool) {
     assert_eq!(logout("never-issued".into()).await.status, StatusCode::NO_CONTENT);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn logout_with_a_rotated_token_revokes_the_chain(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn logout_with_a_rotated_token_revokes_the_chain(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = app.register("ann@example.com", "Ann").await;
     let rotated = Account::from_session(&refresh(&app, &ann.refresh).await.json());
     let res =
@@ -267,9 +272,8 @@ async fn logout_with_a_rotated_token_revokes_the_chain(pool: PgPool) {
     refresh(&app, &rotated.refresh).await.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn me_can_be_renamed(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn me_can_be_renamed(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = app.register("ann@example.com", "Ann").await;
     let res =
         app.patch("/api/v1/me").token(&ann.token).json(&json!({"name": "  Ann B. "})).send().await;
@@ -288,9 +292,8 @@ async fn me_can_be_renamed(pool: PgPool) {
     assert_eq!(app.get("/api/v1/me").token(&ann.token).send().await.json()["name"], "Ann B.");
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn password_change_rules(pool: PgPool) {
-    let app = TestApp::new(pool.clone());
+async fn password_change_rules(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = app.register("ann@example.com", "Ann").await;
     let change = |current: &str, new: &str| {
         app.post("/api/v1/me/password")
@@ -312,10 +315,7 @@ async fn password_change_rules(pool: PgPool) {
     let res = change(PASSWORD, "a fine new password").send().await;
     assert_eq!(res.status, StatusCode::NO_CONTENT);
     let live: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM refresh_tokens WHERE revoked_at IS NULL")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        db.scalar("SELECT count(*) FROM refresh_tokens WHERE revoked_at IS NULL", &[]).await;
     assert_eq!(live, 0, "every refresh token of the user is revoked");
     refresh(&app, &ann.refresh).await.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
     login(&app, "ann@example.com", PASSWORD)
@@ -344,9 +344,8 @@ fn sign(alg: Algorithm, claims: &Value, key: &[u8]) -> String {
     jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(key)).unwrap()
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn only_genuine_current_access_tokens_pass(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn only_genuine_current_access_tokens_pass(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = app.register("ann@example.com", "Ann").await;
     let sub = ann.id.to_string();
     let key = secret();
@@ -419,16 +418,15 @@ async fn only_genuine_current_access_tokens_pass(pool: PgPool) {
     basic.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
 }
 
-fn rate_limited_app(pool: PgPool, per_minute: u32, trust_forwarded_for: bool) -> TestApp {
+fn rate_limited_app(db: &TestDb, per_minute: u32, trust_forwarded_for: bool) -> TestApp {
     let mut settings: Settings = test_settings();
     settings.auth.rate_per_min = per_minute;
     settings.http.trust_forwarded_for = trust_forwarded_for;
-    TestApp::with_settings(pool, settings)
+    TestApp::with_settings(db, settings)
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn logins_are_rate_limited_per_email(pool: PgPool) {
-    let app = rate_limited_app(pool, 3, false);
+async fn logins_are_rate_limited_per_email(db: TestDb) {
+    let app = rate_limited_app(&db, 3, false);
     // Registering is the email's first attempt of three.
     app.register("ann@example.com", "Ann").await;
     for i in 0..2 {
@@ -462,9 +460,8 @@ async fn logins_are_rate_limited_per_email(pool: PgPool) {
     assert_eq!(bob.status, StatusCode::OK);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn sign_ins_are_rate_limited_per_address_and_forwarded_for_is_not_trusted(pool: PgPool) {
-    let app = rate_limited_app(pool, 3, false);
+async fn sign_ins_are_rate_limited_per_address_and_forwarded_for_is_not_trusted(db: TestDb) {
+    let app = rate_limited_app(&db, 3, false);
     for i in 0..3 {
         let res = app
             .post("/api/v1/auth/register")
@@ -493,9 +490,8 @@ async fn sign_ins_are_rate_limited_per_address_and_forwarded_for_is_not_trusted(
     assert_eq!(other.status, StatusCode::OK);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn forwarded_for_is_used_when_trusted(pool: PgPool) {
-    let app = rate_limited_app(pool, 2, true);
+async fn forwarded_for_is_used_when_trusted(db: TestDb) {
+    let app = rate_limited_app(&db, 2, true);
     let attempt = |forwarded: &'static str, email: &'static str| {
         app.post("/api/v1/auth/login")
             .client_ip([10, 1, 1, 1])
@@ -514,10 +510,9 @@ async fn forwarded_for_is_used_when_trusted(pool: PgPool) {
 
 /// Two routers on one database are two replicas behind a load balancer: the counters are in
 /// the database, so the limit is the deployment's, not each process's.
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn the_limit_holds_across_replicas_and_each_window_starts_over(pool: PgPool) {
-    let first = rate_limited_app(pool.clone(), 2, false);
-    let second = rate_limited_app(pool.clone(), 2, false);
+async fn the_limit_holds_across_replicas_and_each_window_starts_over(db: TestDb) {
+    let first = rate_limited_app(&db, 2, false);
+    let second = rate_limited_app(&db.replica().await, 2, false);
     let attempt = |app: &TestApp| {
         app.post("/api/v1/auth/login")
             .client_ip([10, 2, 2, 2])
@@ -531,24 +526,19 @@ async fn the_limit_holds_across_replicas_and_each_window_starts_over(pool: PgPoo
 
     // One row per address and per email, holding digests only.
     let rows: Vec<(Vec<u8>, i32)> =
-        sqlx::query_as("SELECT key, attempts FROM sign_in_attempts ORDER BY key")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+        db.fetch_all("SELECT key, attempts FROM sign_in_attempts ORDER BY key", &[]).await;
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|(key, attempts)| key.len() == 32 && *attempts == 4), "{rows:?}");
 
     // Once the window has ended, counting starts over.
     second.clock.advance(std::time::Duration::from_secs(61));
     assert_eq!(attempt(&second).await.status, StatusCode::UNAUTHORIZED);
-    let attempts: Vec<i32> =
-        sqlx::query_scalar("SELECT attempts FROM sign_in_attempts").fetch_all(&pool).await.unwrap();
+    let attempts: Vec<i32> = db.scalars("SELECT attempts FROM sign_in_attempts", &[]).await;
     assert_eq!(attempts, [1, 1]);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn password_changes_are_rate_limited_per_account(pool: PgPool) {
-    let app = rate_limited_app(pool, 3, false);
+async fn password_changes_are_rate_limited_per_account(db: TestDb) {
+    let app = rate_limited_app(&db, 3, false);
     let ann = app.register("ann@example.com", "Ann").await;
     let change = |ip: u8, current: &'static str| {
         let (app, token) = (app.clone(), ann.token.clone());
@@ -579,26 +569,14 @@ async fn password_changes_are_rate_limited_per_account(pool: PgPool) {
     assert_eq!(login.status, StatusCode::OK);
 }
 
-/// `(expires_at, session_expires_at)` of every refresh token of the user, oldest first.
-async fn tokens_of(app: &TestApp, user: Uuid) -> Vec<(OffsetDateTime, OffsetDateTime)> {
-    sqlx::query_as(
-        "SELECT expires_at, session_expires_at FROM refresh_tokens WHERE user_id = $1 ORDER BY id",
-    )
-    .bind(user)
-    .fetch_all(&app.pool)
-    .await
-    .unwrap()
-}
-
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn refreshing_never_extends_a_session_past_its_absolute_lifetime(pool: PgPool) {
+async fn refreshing_never_extends_a_session_past_its_absolute_lifetime(db: TestDb) {
     let mut settings = test_settings();
     settings.auth.session_max_age = std::time::Duration::from_secs(3600);
-    let app = TestApp::with_settings(pool, settings);
+    let app = TestApp::with_settings(&db, settings);
     let ann = app.register("ann@example.com", "Ann").await;
     let refreshed = refresh(&app, &ann.refresh).await;
     assert_eq!(refreshed.status, StatusCode::OK);
-    let tokens = tokens_of(&app, ann.id).await;
+    let tokens = db.refresh_token_expiries(ann.id).await;
     assert_eq!(tokens.len(), 2);
     let session_end = tokens[0].1;
     let login_plus_an_hour = OffsetDateTime::now_utc() + time::Duration::hours(1);
@@ -609,9 +587,8 @@ async fn refreshing_never_extends_a_session_past_its_absolute_lifetime(pool: PgP
     }
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn a_session_past_its_absolute_lifetime_cannot_refresh(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn a_session_past_its_absolute_lifetime_cannot_refresh(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = app.register("ann@example.com", "Ann").await;
     // Refreshed just before each token expires, until the session's lifetime is over.
     let config = AuthConfig::for_tests();

@@ -4,9 +4,18 @@ use std::collections::BTreeSet;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
-use crate::support::{Account, TestApp};
+use crate::support::{Account, TestApp, TestDb, api_tests};
+
+api_tests! {
+    the_board_has_six_columns_in_rank_order,
+    board_filters_apply_to_totals_and_items,
+    moves_place_issues_and_write_only_the_moved_one,
+    invalid_moves_change_nothing,
+    ten_concurrent_moves_into_one_spot_give_a_strict_order,
+    a_crowded_bottom_is_respaced_below_the_next_new_issue,
+    the_backlog_is_unsprinted_unresolved_work_in_rank_order,
+}
 
 async fn setup(app: &TestApp) -> Account {
     let owner = app.seed_user("owner").await;
@@ -35,26 +44,17 @@ async fn move_issue(
 
 /// Issue numbers of a column, top to bottom, from the database.
 async fn column(app: &TestApp, status: &str) -> Vec<i64> {
-    sqlx::query_scalar(
-        "SELECT number FROM issues i JOIN projects p ON p.id = i.project_id
-         WHERE p.key = 'RHY' AND i.status = $1 AND i.deleted_at IS NULL ORDER BY i.rank",
-    )
-    .bind(status)
-    .fetch_all(&app.pool)
-    .await
-    .unwrap()
+    let sql = "SELECT number FROM issues i JOIN projects p ON p.id = i.project_id
+               WHERE p.key = 'RHY' AND i.status = $1 AND i.deleted_at IS NULL ORDER BY i.rank";
+    app.db.scalars(sql, &[status.into()]).await
 }
 
 async fn ranks(app: &TestApp) -> Vec<(i64, String)> {
-    sqlx::query_as("SELECT number, rank FROM issues ORDER BY number")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap()
+    app.db.fetch_all("SELECT number, rank FROM issues ORDER BY number", &[]).await
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn the_board_has_six_columns_in_rank_order(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn the_board_has_six_columns_in_rank_order(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     for (i, status) in ["todo", "todo", "in_progress", "done", "todo", "backlog"].iter().enumerate()
     {
@@ -115,9 +115,8 @@ async fn the_board_has_six_columns_in_rank_order(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn board_filters_apply_to_totals_and_items(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn board_filters_apply_to_totals_and_items(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     let member = app.seed_user("member").await;
     app.add_member("RHY", &member, "member").await;
@@ -158,9 +157,8 @@ async fn board_filters_apply_to_totals_and_items(pool: PgPool) {
     assert_eq!(totals("sprint=active").await, [0; 6]);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn moves_place_issues_and_write_only_the_moved_one(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn moves_place_issues_and_write_only_the_moved_one(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     for i in 1..=5 {
         create(&app, &owner, json!({"title": format!("T{i}")})).await;
@@ -197,13 +195,9 @@ async fn moves_place_issues_and_write_only_the_moved_one(pool: PgPool) {
     assert!(done["resolved_at"].is_string());
     assert_eq!(column(&app, "done").await, [3]);
 
-    let event: Value = sqlx::query_scalar(
-        "SELECT changes FROM issue_events e JOIN issues i ON i.id = e.issue_id
-         WHERE i.number = 3 AND e.kind = 'moved' ORDER BY e.at DESC, e.id DESC LIMIT 1",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let last_move = "SELECT changes FROM issue_events e JOIN issues i ON i.id = e.issue_id
+                     WHERE i.number = 3 AND e.kind = 'moved' ORDER BY e.at DESC, e.id DESC LIMIT 1";
+    let event: Value = db.scalar(last_move, &[]).await;
     assert_eq!(event["status"], json!({"from": "in_progress", "to": "done"}));
     assert!(event["rank"]["from"].is_string() && event["rank"]["to"].is_string());
 
@@ -212,9 +206,8 @@ async fn moves_place_issues_and_write_only_the_moved_one(pool: PgPool) {
     assert_eq!(column(&app, "todo").await, [5, 1, 4, 2, 7]);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn invalid_moves_change_nothing(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn invalid_moves_change_nothing(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     let viewer = app.seed_user("viewer").await;
     app.add_member("RHY", &viewer, "viewer").await;
@@ -245,9 +238,8 @@ async fn invalid_moves_change_nothing(pool: PgPool) {
     assert_eq!(app.snapshot().await, before);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn ten_concurrent_moves_into_one_spot_give_a_strict_order(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn ten_concurrent_moves_into_one_spot_give_a_strict_order(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     for i in 1..=12 {
         create(&app, &owner, json!({"title": format!("T{i}")})).await;
@@ -276,9 +268,8 @@ async fn ten_concurrent_moves_into_one_spot_give_a_strict_order(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn a_crowded_bottom_is_respaced_below_the_next_new_issue(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn a_crowded_bottom_is_respaced_below_the_next_new_issue(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     for i in 1..=3 {
         create(&app, &owner, json!({"title": format!("T{i}")})).await;
@@ -297,9 +288,8 @@ async fn a_crowded_bottom_is_respaced_below_the_next_new_issue(pool: PgPool) {
     assert_eq!(column(&app, "todo").await, [3, 1, 2, 4]);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn the_backlog_is_unsprinted_unresolved_work_in_rank_order(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn the_backlog_is_unsprinted_unresolved_work_in_rank_order(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     let sprint = app
         .post("/api/v1/projects/RHY/sprints")

@@ -5,9 +5,16 @@ use std::collections::BTreeSet;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
-use crate::support::{Account, TestApp, TestResponse};
+use crate::support::{Account, TestApp, TestDb, TestResponse, api_tests};
+
+api_tests! {
+    twenty_unconditional_patches_of_one_issue_all_succeed,
+    twenty_moves_of_one_issue_all_succeed,
+    twenty_sprint_edits_all_succeed,
+    concurrent_date_edits_never_combine_into_an_unordered_sprint,
+    twenty_role_changes_of_one_member_all_succeed,
+}
 
 const WRITERS: i64 = 20;
 
@@ -54,28 +61,17 @@ fn assert_versions_2_to_21(responses: &[TestResponse]) {
 }
 
 async fn events(app: &TestApp, number: i64, kind: &str) -> i64 {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM issue_events e JOIN issues i ON i.id = e.issue_id
-         WHERE i.number = $1 AND e.kind = $2",
-    )
-    .bind(number)
-    .bind(kind)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap()
+    let sql = "SELECT count(*) FROM issue_events e JOIN issues i ON i.id = e.issue_id
+               WHERE i.number = $1 AND e.kind = $2";
+    app.db.scalar(sql, &[number.into(), kind.into()]).await
 }
 
 async fn stored_version(app: &TestApp, number: i64) -> i64 {
-    sqlx::query_scalar("SELECT version FROM issues WHERE number = $1")
-        .bind(number)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
+    app.db.scalar("SELECT version FROM issues WHERE number = $1", &[number.into()]).await
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn twenty_unconditional_patches_of_one_issue_all_succeed(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn twenty_unconditional_patches_of_one_issue_all_succeed(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     let responses = all_at_once(|n| {
         let (app, token) = (app.clone(), owner.token.clone());
@@ -96,16 +92,12 @@ async fn twenty_unconditional_patches_of_one_issue_all_succeed(pool: PgPool) {
     let last = responses.iter().map(TestResponse::json).find(|b| b["version"] == WRITERS + 1);
     let last = last.unwrap();
     let stored: (String, i32) =
-        sqlx::query_as("SELECT title, story_points FROM issues WHERE number = 1")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+        db.fetch_one("SELECT title, story_points FROM issues WHERE number = 1", &[]).await;
     assert_eq!(json!([stored.0, stored.1]), json!([last["title"], last["story_points"]]));
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn twenty_moves_of_one_issue_all_succeed(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn twenty_moves_of_one_issue_all_succeed(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     let responses = all_at_once(|n| {
         let (app, token) = (app.clone(), owner.token.clone());
@@ -136,9 +128,8 @@ async fn create_sprint(app: &TestApp, owner: &Account) -> String {
     res.json()["id"].as_str().unwrap().to_owned()
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn twenty_sprint_edits_all_succeed(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn twenty_sprint_edits_all_succeed(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     let sprint = create_sprint(&app, &owner).await;
     let responses = all_at_once(|n| {
@@ -160,9 +151,8 @@ async fn twenty_sprint_edits_all_succeed(pool: PgPool) {
     assert_eq!(names.len(), WRITERS as usize, "each edit answered with its own write");
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn concurrent_date_edits_never_combine_into_an_unordered_sprint(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn concurrent_date_edits_never_combine_into_an_unordered_sprint(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     for round in 0..10 {
         let sprint = create_sprint(&app, &owner).await;
@@ -179,19 +169,19 @@ async fn concurrent_date_edits_never_combine_into_an_unordered_sprint(pool: PgPo
         assert_eq!(ok, 1, "round {round}: exactly one applies");
         let refused = statuses.iter().find(|r| r.status != StatusCode::OK).unwrap();
         refused.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-        let (starts, ends): (time::Date, time::Date) =
-            sqlx::query_as("SELECT starts_on, ends_on FROM sprints WHERE id = $1::uuid")
-                .bind(&sprint)
-                .fetch_one(&app.pool)
-                .await
-                .unwrap();
+        let stored = app.get(&path).token(&owner.token).send().await.json();
+        let date = |field: &str| {
+            let text = stored[field].as_str().unwrap();
+            time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
+                .unwrap()
+        };
+        let (starts, ends) = (date("starts_on"), date("ends_on"));
         assert!(starts <= ends, "round {round}: {starts} .. {ends}");
     }
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn twenty_role_changes_of_one_member_all_succeed(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn twenty_role_changes_of_one_member_all_succeed(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     let target = app.seed_user("target").await;
     app.add_member("RHY", &target, "viewer").await;
@@ -206,12 +196,11 @@ async fn twenty_role_changes_of_one_member_all_succeed(pool: PgPool) {
     for (n, res) in responses.iter().enumerate() {
         assert_eq!(res.json()["role"], ["member", "viewer", "maintainer"][n % 3]);
     }
-    let owners: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM project_members WHERE role = 'owner' AND user_id = $1",
-    )
-    .bind(owner.id)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let owners: i64 = db
+        .scalar(
+            "SELECT count(*) FROM project_members WHERE role = 'owner' AND user_id = $1",
+            &[owner.id.into()],
+        )
+        .await;
     assert_eq!(owners, 1, "the owner is untouched");
 }

@@ -8,10 +8,14 @@ use rhythm_api::state::AuthConfig;
 use rhythm_domain::issue::{IssueFilter, IssueKey, IssueSort, IssueSortField, SortValue};
 use rhythm_domain::values::{ProjectKey, ProjectRef};
 use serde_json::{Value, json};
-use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::support::{Account, TestApp};
+use crate::support::{Account, TestApp, TestDb, api_tests};
+
+api_tests! {
+    bad_cursors_are_400_on_every_paginated_route,
+    validly_signed_out_of_range_keys_are_400,
+}
 
 /// Cursors as this deployment (the tests' secret) signs them.
 fn deployment_cursors() -> Cursors {
@@ -94,9 +98,8 @@ fn edited(cursor: &str) -> String {
     chars.into_iter().collect()
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn bad_cursors_are_400_on_every_paginated_route(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn bad_cursors_are_400_on_every_paginated_route(db: TestDb) {
+    let app = TestApp::new(&db);
     let (token, other_user) = setup(&app).await;
     // A cursor signed with another deployment's secret, for a key of the right shape.
     let foreign_secret = Cursors::new(b"another deployment's secret").unwrap();
@@ -132,9 +135,8 @@ async fn bad_cursors_are_400_on_every_paginated_route(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn validly_signed_out_of_range_keys_are_400(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn validly_signed_out_of_range_keys_are_400(db: TestDb) {
+    let app = TestApp::new(&db);
     let (token, _) = setup(&app).await;
     let project = ProjectRef::Key(ProjectKey::parse("RHY").unwrap());
     let cursors = deployment_cursors();
@@ -163,10 +165,8 @@ async fn validly_signed_out_of_range_keys_are_400(pool: PgPool) {
         .await
         .assert_problem(StatusCode::BAD_REQUEST, "invalid_cursor");
     // A score no search gives, for the caller's own search.
-    let owner_id = sqlx::query_scalar::<_, Uuid>("SELECT id FROM users WHERE name = 'owner'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let me = get(&app, &token, "/api/v1/me").await.json();
+    let owner_id: Uuid = me["id"].as_str().unwrap().parse().unwrap();
     let filter = IssueFilter {
         text: Some(rhythm_api::routes::search::parse_text("alpha").unwrap()),
         ..IssueFilter::default()

@@ -9,13 +9,23 @@ use rhythm_api::extract::ApiJson;
 use rhythm_api::state::{HttpSettings, Settings};
 use serde::Deserialize;
 use serde_json::json;
-use sqlx::PgPool;
 
-use crate::support::{TestApp, test_settings};
+use crate::support::{TestApp, TestDb, api_tests, test_settings};
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn health_reports_the_database(pool: PgPool) {
-    let app = TestApp::new(pool);
+api_tests! {
+    health_reports_the_database,
+    health_is_503_while_the_database_is_unreachable,
+    unknown_routes_are_404_problems_with_or_without_a_token,
+    wrong_method_is_a_405_problem,
+    request_ids_are_echoed_or_made,
+    json_bodies_are_checked_in_one_shape,
+    bodies_over_one_mebibyte_are_413,
+    panics_become_500_problems_without_internals,
+    slow_requests_time_out_as_503,
+}
+
+async fn health_reports_the_database(db: TestDb) {
+    let app = TestApp::new(&db);
     let live = app.get("/health/live").send().await;
     assert_eq!((live.status, live.json()), (StatusCode::OK, json!({"status": "ok"})));
     let ready = app.get("/health").send().await;
@@ -25,11 +35,10 @@ async fn health_reports_the_database(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn health_is_503_while_the_database_is_unreachable(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn health_is_503_while_the_database_is_unreachable(db: TestDb) {
+    let app = TestApp::new(&db);
     // The store's connections are gone, as when the database is down.
-    app.store.pool().close();
+    app.db.close_store().await;
     let ready = app.get("/health").send().await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(ready.json(), json!({"status": "degraded", "database": "unavailable"}));
@@ -38,9 +47,8 @@ async fn health_is_503_while_the_database_is_unreachable(pool: PgPool) {
     assert_eq!(app.get("/health/live").send().await.status, StatusCode::OK);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn unknown_routes_are_404_problems_with_or_without_a_token(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn unknown_routes_are_404_problems_with_or_without_a_token(db: TestDb) {
+    let app = TestApp::new(&db);
     app.get("/nope").send().await.assert_problem(StatusCode::NOT_FOUND, "not_found");
     app.get("/api/v1/nothing/here")
         .header(axum::http::header::AUTHORIZATION, "Bearer whatever")
@@ -49,17 +57,15 @@ async fn unknown_routes_are_404_problems_with_or_without_a_token(pool: PgPool) {
         .assert_problem(StatusCode::NOT_FOUND, "not_found");
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn wrong_method_is_a_405_problem(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn wrong_method_is_a_405_problem(db: TestDb) {
+    let app = TestApp::new(&db);
     let res = app.request(Method::DELETE, "/health").send().await;
     res.assert_problem(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
     assert!(res.header("allow").is_some_and(|allow| allow.contains("GET")));
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn request_ids_are_echoed_or_made(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn request_ids_are_echoed_or_made(db: TestDb) {
+    let app = TestApp::new(&db);
     let echoed =
         app.get("/health/live").header(rhythm_api::app::REQUEST_ID, "req-123").send().await;
     assert_eq!(echoed.header("x-request-id"), Some("req-123"));
@@ -84,7 +90,7 @@ async fn panicking() -> &'static str {
     panic!("boom: secret internals")
 }
 
-fn echo_app(pool: PgPool, http: HttpSettings) -> TestApp {
+fn echo_app(db: &TestDb, http: HttpSettings) -> TestApp {
     let settings = Settings { http, ..test_settings() };
     let extra =
         Router::new().route("/test/echo", post(echo)).route("/test/panic", get(panicking)).route(
@@ -94,12 +100,11 @@ fn echo_app(pool: PgPool, http: HttpSettings) -> TestApp {
                 "late"
             }),
         );
-    TestApp::with_routes(pool, extra, settings)
+    TestApp::with_routes(db, extra, settings)
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn json_bodies_are_checked_in_one_shape(pool: PgPool) {
-    let app = echo_app(pool, HttpSettings::default());
+async fn json_bodies_are_checked_in_one_shape(db: TestDb) {
+    let app = echo_app(&db, HttpSettings::default());
     let ok = app.post("/test/echo").json(&json!({"title": "hi"})).send().await;
     assert_eq!((ok.status, ok.body.as_slice()), (StatusCode::OK, b"hi".as_slice()));
 
@@ -146,17 +151,15 @@ async fn json_bodies_are_checked_in_one_shape(pool: PgPool) {
     assert_eq!(body["errors"], json!([{"field": "title", "message": "is required"}]));
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn bodies_over_one_mebibyte_are_413(pool: PgPool) {
-    let app = echo_app(pool, HttpSettings::default());
+async fn bodies_over_one_mebibyte_are_413(db: TestDb) {
+    let app = echo_app(&db, HttpSettings::default());
     let title = "x".repeat(1024 * 1024);
     let res = app.post("/test/echo").json(&json!({ "title": title })).send().await;
     res.assert_problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn panics_become_500_problems_without_internals(pool: PgPool) {
-    let app = echo_app(pool, HttpSettings::default());
+async fn panics_become_500_problems_without_internals(db: TestDb) {
+    let app = echo_app(&db, HttpSettings::default());
     let res = app.get("/test/panic").send().await;
     let body = res.assert_problem(StatusCode::INTERNAL_SERVER_ERROR, "internal");
     assert!(!String::from_utf8_lossy(&res.body).contains("secret internals"), "{body}");
@@ -165,11 +168,10 @@ async fn panics_become_500_problems_without_internals(pool: PgPool) {
     assert_eq!(app.get("/health/live").send().await.status, StatusCode::OK);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn slow_requests_time_out_as_503(pool: PgPool) {
+async fn slow_requests_time_out_as_503(db: TestDb) {
     let http =
         HttpSettings { request_timeout: Duration::from_millis(200), ..HttpSettings::default() };
-    let app = echo_app(pool, http);
+    let app = echo_app(&db, http);
     let started = std::time::Instant::now();
     let res = app.get("/test/slow").send().await;
     res.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable");

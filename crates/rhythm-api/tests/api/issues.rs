@@ -1,14 +1,28 @@
-//! Issues through the real router on a real PostgreSQL.
+//! Issues through the real router on each storage adapter.
 
 use std::collections::BTreeSet;
 
 use axum::http::StatusCode;
 use rhythm_domain::values::SprintState;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::support::{Account, TestApp};
+use crate::support::{Account, TestApp, TestDb, api_tests};
+
+api_tests! {
+    creating_an_issue,
+    invalid_creates_report_every_field_and_use_no_number,
+    fifty_concurrent_creates_number_one_to_fifty,
+    patching_changes_only_present_fields_with_one_event,
+    invalid_patches_leave_the_row_unchanged,
+    if_match_guards_against_lost_updates,
+    two_concurrent_patches_with_one_if_match_let_one_win,
+    soft_delete_and_restore,
+    history_pages_oldest_first,
+    a_cursor_walk_sees_every_issue_once_in_order_despite_inserts,
+    listing_filters,
+    integer_fields_take_numbers_with_a_zero_fraction,
+}
 
 /// A project RHY owned by `owner`.
 async fn setup(app: &TestApp) -> Account {
@@ -27,35 +41,27 @@ async fn create_ok(app: &TestApp, who: &Account, title: &str) -> Value {
     res.json()
 }
 
+/// Issue `number` of RHY as stored, every column.
 async fn row(app: &TestApp, number: i64) -> Value {
-    sqlx::query_scalar(
-        "SELECT to_jsonb(i) - 'search' FROM issues i JOIN projects p ON p.id = i.project_id
-         WHERE p.key = 'RHY' AND i.number = $1",
-    )
-    .bind(number)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap()
+    let filter = "number = $1 AND project_id IN (SELECT id FROM projects WHERE key = 'RHY')";
+    let mut rows = app.db.rows_as_json("issues", filter, &[number.into()]).await;
+    assert_eq!(rows.len(), 1, "RHY-{number}");
+    rows.remove(0)
 }
 
 async fn events_of(app: &TestApp, number: i64) -> Vec<(String, Value)> {
-    sqlx::query_as(
-        "SELECT e.kind, e.changes FROM issue_events e JOIN issues i ON i.id = e.issue_id
-         JOIN projects p ON p.id = i.project_id WHERE p.key = 'RHY' AND i.number = $1 ORDER BY e.at, e.id",
-    )
-    .bind(number)
-    .fetch_all(&app.pool)
-    .await
-    .unwrap()
+    let sql = "SELECT e.kind, e.changes FROM issue_events e JOIN issues i ON i.id = e.issue_id
+               JOIN projects p ON p.id = i.project_id WHERE p.key = 'RHY' AND i.number = $1
+               ORDER BY e.at, e.id";
+    app.db.fetch_all(sql, &[number.into()]).await
 }
 
 async fn sprint(app: &TestApp, key: &str, state: &str) -> Uuid {
     app.seed_sprint(key, SprintState::parse(state).unwrap()).await
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn creating_an_issue(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn creating_an_issue(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     let res = create(&app, &owner, json!({"title": "  Login fails  "})).await;
     assert_eq!(res.status, StatusCode::CREATED);
@@ -131,9 +137,8 @@ async fn creating_an_issue(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn invalid_creates_report_every_field_and_use_no_number(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn invalid_creates_report_every_field_and_use_no_number(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     let res = create(
         &app,
@@ -218,8 +223,7 @@ async fn invalid_creates_report_every_field_and_use_no_number(pool: PgPool) {
         2
     );
 
-    let count: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM issues").fetch_one(&app.pool).await.unwrap();
+    let count: i64 = db.scalar("SELECT count(*) FROM issues", &[]).await;
     assert_eq!(count, 0);
     let planned = sprint(&app, "RHY", "planned").await;
     let ok =
@@ -229,9 +233,8 @@ async fn invalid_creates_report_every_field_and_use_no_number(pool: PgPool) {
     assert_eq!(ok["number"], 1, "refused creates used no number");
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn fifty_concurrent_creates_number_one_to_fifty(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn fifty_concurrent_creates_number_one_to_fifty(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     let tasks: Vec<_> = (0..50)
         .map(|i| {
@@ -249,21 +252,14 @@ async fn fifty_concurrent_creates_number_one_to_fifty(pool: PgPool) {
     }
     numbers.sort_unstable();
     assert_eq!(numbers, (1..=50).collect::<Vec<_>>());
-    let stored: Vec<i64> = sqlx::query_scalar("SELECT number FROM issues ORDER BY number")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
+    let stored: Vec<i64> = db.scalars("SELECT number FROM issues ORDER BY number", &[]).await;
     assert_eq!(stored, (1..=50).collect::<Vec<_>>());
-    let counter: i64 = sqlx::query_scalar("SELECT issue_counter FROM projects WHERE key = 'RHY'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let counter: i64 = db.scalar("SELECT issue_counter FROM projects WHERE key = 'RHY'", &[]).await;
     assert_eq!(counter, 50);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn patching_changes_only_present_fields_with_one_event(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn patching_changes_only_present_fields_with_one_event(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     let member = app.seed_user("member").await;
     app.add_member("RHY", &member, "member").await;
@@ -315,9 +311,8 @@ async fn patching_changes_only_present_fields_with_one_event(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn invalid_patches_leave_the_row_unchanged(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn invalid_patches_leave_the_row_unchanged(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     let viewer = app.seed_user("viewer").await;
     app.add_member("RHY", &viewer, "viewer").await;
@@ -369,9 +364,8 @@ async fn invalid_patches_leave_the_row_unchanged(pool: PgPool) {
     assert_eq!(events_of(&app, 1).await.len(), 1);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn if_match_guards_against_lost_updates(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn if_match_guards_against_lost_updates(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     create_ok(&app, &owner, "T").await;
     let patch = |etag: &str, body: Value| {
@@ -398,9 +392,8 @@ async fn if_match_guards_against_lost_updates(pool: PgPool) {
     assert_eq!(patch("*", json!({"title": "Third"})).await.json()["version"], 4);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn two_concurrent_patches_with_one_if_match_let_one_win(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn two_concurrent_patches_with_one_if_match_let_one_win(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     for round in 0..10 {
         let issue = create_ok(&app, &owner, "T").await;
@@ -433,9 +426,8 @@ async fn two_concurrent_patches_with_one_if_match_let_one_win(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn soft_delete_and_restore(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn soft_delete_and_restore(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     let (member, maintainer) = (app.seed_user("member").await, app.seed_user("maintainer").await);
     app.add_member("RHY", &member, "member").await;
@@ -517,9 +509,8 @@ async fn soft_delete_and_restore(pool: PgPool) {
     assert_eq!(kinds, ["created", "deleted", "restored"]);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn history_pages_oldest_first(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn history_pages_oldest_first(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     create_ok(&app, &owner, "T").await;
     for i in 0..5 {
@@ -559,17 +550,15 @@ async fn history_pages_oldest_first(pool: PgPool) {
     assert_eq!(second["next_cursor"], Value::Null);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn a_cursor_walk_sees_every_issue_once_in_order_despite_inserts(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn a_cursor_walk_sees_every_issue_once_in_order_despite_inserts(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     for i in 0..120 {
         create_ok(&app, &owner, &format!("Issue {i}")).await;
     }
     for sort in ["-created_at", "number", "-number", "rank", "-priority", "updated_at"] {
         // Every issue that exists when the walk begins (earlier walks added some).
-        let existing: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM issues").fetch_one(&app.pool).await.unwrap();
+        let existing: i64 = db.scalar("SELECT count(*) FROM issues", &[]).await;
         let mut seen = Vec::new();
         let mut cursor: Option<String> = None;
         let mut inserted = 0;
@@ -624,9 +613,8 @@ async fn a_cursor_walk_sees_every_issue_once_in_order_despite_inserts(pool: PgPo
     }
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn listing_filters(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn listing_filters(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     let member = app.seed_user("member").await;
     app.add_member("RHY", &member, "member").await;
@@ -738,9 +726,8 @@ async fn listing_filters(pool: PgPool) {
 }
 
 /// JSON Schema's integers include `3.0`; a fraction or a number beyond range is refused.
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn integer_fields_take_numbers_with_a_zero_fraction(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn integer_fields_take_numbers_with_a_zero_fraction(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = app.seed_user("owner").await;
     app.create_project(&owner, "RHY").await;
     let res = app

@@ -3,9 +3,15 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
-use crate::support::{Account, TestApp};
+use crate::support::{Account, TestApp, TestDb, api_tests};
+
+api_tests! {
+    null_on_a_non_nullable_field_is_422_naming_it_everywhere,
+    null_clears_what_can_be_cleared,
+    an_if_match_that_is_not_text_is_400_and_writes_nothing,
+    a_null_optional_body_is_no_body,
+}
 
 /// Every non-nullable field of every body, with a body that is otherwise valid.
 fn cases(sprint: &str, member: &str) -> Vec<(Method, String, Value, &'static str)> {
@@ -119,9 +125,8 @@ async fn setup(app: &TestApp) -> (Account, String, Account) {
     (owner, sprint["id"].as_str().unwrap().to_owned(), member)
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn null_on_a_non_nullable_field_is_422_naming_it_everywhere(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn null_on_a_non_nullable_field_is_422_naming_it_everywhere(db: TestDb) {
+    let app = TestApp::new(&db);
     let (owner, sprint, member) = setup(&app).await;
     let before = app.snapshot().await;
     for (method, path, body, field) in cases(&sprint, &member.id.to_string()) {
@@ -136,9 +141,8 @@ async fn null_on_a_non_nullable_field_is_422_naming_it_everywhere(pool: PgPool) 
     assert_eq!(app.snapshot().await, before, "nothing was written");
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn null_clears_what_can_be_cleared(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn null_clears_what_can_be_cleared(db: TestDb) {
+    let app = TestApp::new(&db);
     let (owner, sprint, _) = setup(&app).await;
     let created = app
         .post("/api/v1/projects/RHY/issues")
@@ -163,9 +167,8 @@ async fn null_clears_what_can_be_cleared(pool: PgPool) {
     assert_eq!(issue_edit.status, StatusCode::OK);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn an_if_match_that_is_not_text_is_400_and_writes_nothing(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn an_if_match_that_is_not_text_is_400_and_writes_nothing(db: TestDb) {
+    let app = TestApp::new(&db);
     let (owner, _, _) = setup(&app).await;
     let before = app.snapshot().await;
     let res = app
@@ -179,9 +182,8 @@ async fn an_if_match_that_is_not_text_is_400_and_writes_nothing(pool: PgPool) {
     assert_eq!(app.snapshot().await, before);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn a_null_optional_body_is_no_body(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn a_null_optional_body_is_no_body(db: TestDb) {
+    let app = TestApp::new(&db);
     let (owner, sprint, _) = setup(&app).await;
     let path = format!("/api/v1/projects/RHY/sprints/{sprint}");
     let started = app.post(&format!("{path}/start")).token(&owner.token).send().await;

@@ -8,9 +8,16 @@ use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
-use crate::support::TestApp;
+use crate::support::{TestApp, TestDb, api_tests};
+
+api_tests! {
+    every_documented_operation_reaches_its_route,
+    metrics_count_requests_by_route_template,
+    the_docs_page_is_served_from_the_binary,
+    trimmed_limits_are_not_promised_as_raw_max_length,
+    exclusive_fields_are_stated_and_enforced,
+}
 
 /// Paths the router serves that are no API operations: the interactive docs page.
 const UNDOCUMENTED: [&str; 3] = ["/docs", "/docs/", "/docs/{*rest}"];
@@ -130,9 +137,8 @@ async fn echo_matched(req: Request, next: Next) -> Response {
     response
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn every_documented_operation_reaches_its_route(pool: PgPool) {
-    let app = TestApp::with_outer_layer(pool, middleware::from_fn(echo_matched));
+async fn every_documented_operation_reaches_its_route(db: TestDb) {
+    let app = TestApp::with_outer_layer(&db, middleware::from_fn(echo_matched));
     let nil = uuid::Uuid::nil().to_string();
     for (method, template) in operations(&document()) {
         let path = template
@@ -151,9 +157,8 @@ async fn every_documented_operation_reaches_its_route(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn metrics_count_requests_by_route_template(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn metrics_count_requests_by_route_template(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = app.seed_user("ann").await;
     app.create_project(&ann, "MET").await;
     for number in [1, 2, 3] {
@@ -179,9 +184,8 @@ async fn metrics_count_requests_by_route_template(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn the_docs_page_is_served_from_the_binary(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn the_docs_page_is_served_from_the_binary(db: TestDb) {
+    let app = TestApp::new(&db);
     let redirect = app.get("/docs").send().await;
     assert_eq!(
         (redirect.status, redirect.header("location")),
@@ -204,8 +208,7 @@ async fn the_docs_page_is_served_from_the_binary(pool: PgPool) {
 
 /// Limits that apply after trimming cannot be a `maxLength` on the raw string: a name of 100
 /// characters wrapped in whitespace is valid, so the document must not call it invalid.
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn trimmed_limits_are_not_promised_as_raw_max_length(pool: PgPool) {
+async fn trimmed_limits_are_not_promised_as_raw_max_length(db: TestDb) {
     let doc = document();
     let schemas = &doc["components"]["schemas"];
     for (schema, field) in [
@@ -223,7 +226,7 @@ async fn trimmed_limits_are_not_promised_as_raw_max_length(pool: PgPool) {
         assert!(property.get("maxLength").is_none(), "{schema}.{field}: {property}");
     }
 
-    let app = TestApp::new(pool);
+    let app = TestApp::new(&db);
     let ann = app.register("ann@example.com", "Ann").await;
     let hundred = "é".repeat(100);
     let padded = json!({ "name": format!(" \u{a0}{hundred}\n") });
@@ -273,9 +276,8 @@ fn request_bodies_allow_null_only_where_it_clears() {
 /// Fields that exclude each other are stated in the served document, and the server
 /// refuses exactly what it says: both or neither of `user_id` and `email`, both of
 /// `before` and `after`.
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn exclusive_fields_are_stated_and_enforced(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn exclusive_fields_are_stated_and_enforced(db: TestDb) {
+    let app = TestApp::new(&db);
     let served = app.get("/api/v1/openapi.json").send().await.json();
     assert_eq!(served, document());
     let schemas = &served["components"]["schemas"];

@@ -13,10 +13,13 @@ use rhythm_domain::ports::SprintRepository;
 use rhythm_domain::sprint::CompletionTarget;
 use rhythm_domain::values::SprintState;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::support::{Account, TestApp};
+use crate::support::{Account, TestApp, TestDb, api_tests};
+
+api_tests! {
+    every_project_route_obeys_the_matrix,
+}
 
 /// Who calls, in the order of the expectation arrays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -290,11 +293,11 @@ async fn prepare(app: &TestApp, fx: &Fixture, caller: Caller, setup: Setup) {
     // start the caller's.
     let project_id = app.project_id(&fx.key);
     let page = PageRequest::first(Limit::new(10).unwrap());
-    let active = SprintRepository::list(&app.store, project_id, Some(SprintState::Active), &page);
+    let active = SprintRepository::list(app.store(), project_id, Some(SprintState::Active), &page);
     for sprint in active.await.unwrap().items {
         let owner = fx.users[Fixture::index(Caller::Owner)].1.clone().unwrap();
         SprintRepository::complete(
-            &app.store,
+            app.store(),
             project_id,
             sprint.id,
             CompletionTarget::Backlog,
@@ -305,7 +308,7 @@ async fn prepare(app: &TestApp, fx: &Fixture, caller: Caller, setup: Setup) {
     }
     if setup == Setup::CallersSprintActive {
         let sprint = fx.completable[Fixture::index(caller)];
-        SprintRepository::start(&app.store, project_id, sprint).await.unwrap();
+        SprintRepository::start(app.store(), project_id, sprint).await.unwrap();
     }
 }
 
@@ -345,9 +348,8 @@ fn every_project_route_has_a_row() {
     assert!(!routes.is_empty());
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn every_project_route_obeys_the_matrix(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn every_project_route_obeys_the_matrix(db: TestDb) {
+    let app = TestApp::new(&db);
     let mut failures = Vec::new();
     for (index, row) in rows().into_iter().enumerate() {
         let fx = Fixture::new(&app, &format!("P{index}")).await;

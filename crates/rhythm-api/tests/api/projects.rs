@@ -1,41 +1,43 @@
-//! Projects and memberships through the real router on a real PostgreSQL.
+//! Projects and memberships through the real router on each storage adapter.
 
 use axum::http::StatusCode;
 use rhythm_domain::issue::{CreateOutcome, NewIssue};
 use rhythm_domain::ports::IssueRepository;
 use rhythm_domain::values::{IssueDescription, IssueStatus, IssueTitle, IssueType, Priority};
 use serde_json::{Value, json};
-use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::support::{Account, TestApp};
+use crate::support::{Account, TestApp, TestDb, api_tests};
+
+api_tests! {
+    creating_a_project_makes_the_caller_owner,
+    project_validation_and_key_conflicts,
+    listing_pages_through_my_projects_by_key,
+    updating_and_archiving,
+    a_non_members_404_is_byte_identical_to_an_unknown_projects,
+    adding_members_by_id_or_email,
+    maintainers_manage_only_members_and_viewers,
+    the_last_owner_stays,
+    a_demoted_users_next_request_obeys_the_new_role,
+    leaving_unassigns_open_issues_with_history,
+    twenty_concurrent_adds_of_one_user_make_one_membership,
+    two_owners_demoting_each_other_at_once_leave_an_owner,
+}
 
 async fn owners(app: &TestApp, key: &str) -> i64 {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM project_members m JOIN projects p ON p.id = m.project_id
-         WHERE p.key = $1 AND m.role = 'owner'",
-    )
-    .bind(key)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap()
+    let sql = "SELECT count(*) FROM project_members m JOIN projects p ON p.id = m.project_id
+               WHERE p.key = $1 AND m.role = 'owner'";
+    app.db.scalar(sql, &[key.into()]).await
 }
 
 async fn role_of(app: &TestApp, key: &str, user: Uuid) -> Option<String> {
-    sqlx::query_scalar(
-        "SELECT m.role FROM project_members m JOIN projects p ON p.id = m.project_id
-         WHERE p.key = $1 AND m.user_id = $2",
-    )
-    .bind(key)
-    .bind(user)
-    .fetch_optional(&app.pool)
-    .await
-    .unwrap()
+    let sql = "SELECT m.role FROM project_members m JOIN projects p ON p.id = m.project_id
+               WHERE p.key = $1 AND m.user_id = $2";
+    app.db.fetch_optional::<(String,)>(sql, &[key.into(), user.into()]).await.map(|(role,)| role)
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn creating_a_project_makes_the_caller_owner(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn creating_a_project_makes_the_caller_owner(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = app.seed_user("ann").await;
     let res = app
         .post("/api/v1/projects")
@@ -70,9 +72,8 @@ async fn creating_a_project_makes_the_caller_owner(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn project_validation_and_key_conflicts(pool: PgPool) {
-    let app = TestApp::new(pool.clone());
+async fn project_validation_and_key_conflicts(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = app.seed_user("ann").await;
     let res = app
         .post("/api/v1/projects")
@@ -100,14 +101,12 @@ async fn project_validation_and_key_conflicts(pool: PgPool) {
         .send()
         .await;
     read_only.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    let count: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM projects").fetch_one(&pool).await.unwrap();
+    let count: i64 = db.scalar("SELECT count(*) FROM projects", &[]).await;
     assert_eq!(count, 1);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn listing_pages_through_my_projects_by_key(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn listing_pages_through_my_projects_by_key(db: TestDb) {
+    let app = TestApp::new(&db);
     let (ann, bob) = (app.seed_user("ann").await, app.seed_user("bob").await);
     for key in ["CC", "AA", "EE", "BB", "DD"] {
         app.create_project(&ann, key).await;
@@ -151,9 +150,8 @@ async fn listing_pages_through_my_projects_by_key(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn updating_and_archiving(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn updating_and_archiving(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = app.seed_user("ann").await;
     let created = app.create_project(&ann, "RHY").await;
     let res = app
@@ -201,9 +199,8 @@ async fn updating_and_archiving(pool: PgPool) {
     reuse.assert_problem(StatusCode::CONFLICT, "project_key_taken");
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn a_non_members_404_is_byte_identical_to_an_unknown_projects(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn a_non_members_404_is_byte_identical_to_an_unknown_projects(db: TestDb) {
+    let app = TestApp::new(&db);
     let (ann, eve) = (app.seed_user("ann").await, app.seed_user("eve").await);
     let project = app.create_project(&ann, "RHY").await;
     let id = project["id"].as_str().unwrap();
@@ -221,9 +218,8 @@ async fn a_non_members_404_is_byte_identical_to_an_unknown_projects(pool: PgPool
     }
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn adding_members_by_id_or_email(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn adding_members_by_id_or_email(db: TestDb) {
+    let app = TestApp::new(&db);
     let (ann, bob, cat) =
         (app.seed_user("ann").await, app.seed_user("bob").await, app.seed_user("cat").await);
     app.create_project(&ann, "RHY").await;
@@ -275,9 +271,8 @@ async fn adding_members_by_id_or_email(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn maintainers_manage_only_members_and_viewers(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn maintainers_manage_only_members_and_viewers(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = app.seed_user("owner").await;
     let (maint, other_maint, member, outsider) = (
         app.seed_user("m").await,
@@ -346,9 +341,8 @@ async fn maintainers_manage_only_members_and_viewers(pool: PgPool) {
         .assert_problem(StatusCode::NOT_FOUND, "not_found");
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn the_last_owner_stays(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn the_last_owner_stays(db: TestDb) {
+    let app = TestApp::new(&db);
     let (ann, bob) = (app.seed_user("ann").await, app.seed_user("bob").await);
     app.create_project(&ann, "RHY").await;
     let me = format!("/api/v1/projects/RHY/members/{}", ann.id);
@@ -384,9 +378,8 @@ async fn the_last_owner_stays(pool: PgPool) {
         .assert_problem(StatusCode::NOT_FOUND, "not_found");
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn a_demoted_users_next_request_obeys_the_new_role(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn a_demoted_users_next_request_obeys_the_new_role(db: TestDb) {
+    let app = TestApp::new(&db);
     let (ann, bob) = (app.seed_user("ann").await, app.seed_user("bob").await);
     app.create_project(&ann, "RHY").await;
     app.add_member("RHY", &bob, "maintainer").await;
@@ -424,7 +417,7 @@ async fn seed_issue(
         sprint_id: None,
         story_points: None,
     };
-    let created = IssueRepository::create(&app.store, app.project_id(key), &issue, reporter.id);
+    let created = IssueRepository::create(app.store(), app.project_id(key), &issue, reporter.id);
     let CreateOutcome::Created(created) = created.await.unwrap() else {
         panic!("the assignee is a member");
     };
@@ -432,9 +425,8 @@ async fn seed_issue(
     created.id
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn leaving_unassigns_open_issues_with_history(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn leaving_unassigns_open_issues_with_history(db: TestDb) {
+    let app = TestApp::new(&db);
     let (ann, bob) = (app.seed_user("ann").await, app.seed_user("bob").await);
     app.create_project(&ann, "RHY").await;
     app.create_project(&ann, "OTH").await;
@@ -453,27 +445,18 @@ async fn leaving_unassigns_open_issues_with_history(pool: PgPool) {
     assert_eq!(res.status, StatusCode::NO_CONTENT);
 
     let assignee = |id: Uuid| {
-        let pool = app.pool.clone();
+        let db = db.clone();
         async move {
-            sqlx::query_as::<_, (Option<Uuid>, i64)>(
-                "SELECT assignee_id, version FROM issues WHERE id = $1",
-            )
-            .bind(id)
-            .fetch_one(&pool)
-            .await
-            .unwrap()
+            let sql = "SELECT assignee_id, version FROM issues WHERE id = $1";
+            db.fetch_one::<(Option<Uuid>, i64)>(sql, &[id.into()]).await
         }
     };
     assert_eq!(assignee(open).await, (None, 2));
     assert_eq!(assignee(done).await, (Some(bob.id), 1));
     assert_eq!(assignee(cancelled).await, (Some(bob.id), 1));
     assert_eq!(assignee(elsewhere).await, (Some(bob.id), 1));
-    let events: Vec<(Uuid, Uuid, String, Value)> = sqlx::query_as(
-        "SELECT issue_id, actor_id, kind, changes FROM issue_events WHERE kind <> 'created'",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
+    let sql = "SELECT issue_id, actor_id, kind, changes FROM issue_events WHERE kind <> 'created'";
+    let events: Vec<(Uuid, Uuid, String, Value)> = db.fetch_all(sql, &[]).await;
     assert_eq!(
         events,
         vec![(
@@ -485,9 +468,8 @@ async fn leaving_unassigns_open_issues_with_history(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn twenty_concurrent_adds_of_one_user_make_one_membership(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn twenty_concurrent_adds_of_one_user_make_one_membership(db: TestDb) {
+    let app = TestApp::new(&db);
     let (ann, bob) = (app.seed_user("ann").await, app.seed_user("bob").await);
     app.create_project(&ann, "RHY").await;
     let attempts: Vec<_> = (0..20)
@@ -513,17 +495,13 @@ async fn twenty_concurrent_adds_of_one_user_make_one_membership(pool: PgPool) {
         }
     }
     assert_eq!(created, 1);
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM project_members WHERE user_id = $1")
-        .bind(bob.id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let sql = "SELECT count(*) FROM project_members WHERE user_id = $1";
+    let rows: i64 = db.scalar(sql, &[bob.id.into()]).await;
     assert_eq!(rows, 1);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn two_owners_demoting_each_other_at_once_leave_an_owner(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn two_owners_demoting_each_other_at_once_leave_an_owner(db: TestDb) {
+    let app = TestApp::new(&db);
     // Many rounds: the race must never end with no owner.
     for round in 0..15 {
         let (ann, bob) = (app.seed_user("ann").await, app.seed_user("bob").await);

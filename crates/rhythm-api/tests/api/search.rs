@@ -1,12 +1,23 @@
-//! Full-text search through the real router on a real PostgreSQL.
+//! Full-text search through the real router on each storage adapter.
 
 use std::collections::BTreeSet;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
-use crate::support::{Account, TestApp};
+use crate::support::{Account, TestApp, TestDb, api_tests};
+
+api_tests! {
+    search_syntax,
+    title_hits_rank_above_description_only_hits,
+    an_issue_key_finds_that_issue_first,
+    search_sees_only_the_callers_projects_at_this_moment,
+    highlights_are_escaped_except_the_marks,
+    the_users_private_use_characters_never_unbalance_the_marks,
+    queries_without_searchable_words_find_nothing,
+    q_on_the_issue_list_combines_with_filters,
+    walking_search_pages_is_stable,
+}
 
 async fn issue(app: &TestApp, who: &Account, key: &str, title: &str, description: &str) -> Value {
     let res = app
@@ -68,9 +79,8 @@ async fn setup(app: &TestApp) -> Account {
     ann
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn search_syntax(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn search_syntax(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = setup(&app).await;
     // Stemming: `deploy` finds `Deploying` and `deployment`.
     assert_eq!(q(&app, &ann, "deploy").await, ["Crash reporter", "Deploying the API server"]);
@@ -94,9 +104,8 @@ async fn search_syntax(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn title_hits_rank_above_description_only_hits(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn title_hits_rank_above_description_only_hits(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = setup(&app).await;
     let page = search(&app, &ann, "q=crash").await;
     let order = titles(&page);
@@ -112,9 +121,8 @@ async fn title_hits_rank_above_description_only_hits(pool: PgPool) {
     assert_eq!(page["items"][0]["project_key"], "RHY");
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn an_issue_key_finds_that_issue_first(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn an_issue_key_finds_that_issue_first(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = setup(&app).await;
     for query in ["RHY-3", "rhy-3", " Rhy-3 "] {
         let page = search(&app, &ann, &format!("q={}", encode(query))).await;
@@ -126,9 +134,8 @@ async fn an_issue_key_finds_that_issue_first(pool: PgPool) {
     assert_eq!(search(&app, &bob, "q=RHY-3").await["items"], json!([]));
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn search_sees_only_the_callers_projects_at_this_moment(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn search_sees_only_the_callers_projects_at_this_moment(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = setup(&app).await;
     let bob = app.seed_user("bob").await;
     app.create_project(&bob, "BOB").await;
@@ -162,9 +169,8 @@ async fn search_sees_only_the_callers_projects_at_this_moment(pool: PgPool) {
     assert_eq!(q(&app, &ann, "crash").await, Vec::<String>::new());
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn highlights_are_escaped_except_the_marks(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn highlights_are_escaped_except_the_marks(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = app.seed_user("ann").await;
     app.create_project(&ann, "RHY").await;
     issue(
@@ -192,9 +198,8 @@ async fn highlights_are_escaped_except_the_marks(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn the_users_private_use_characters_never_unbalance_the_marks(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn the_users_private_use_characters_never_unbalance_the_marks(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = app.seed_user("ann").await;
     app.create_project(&ann, "RHY").await;
     // U+E000 and U+E001 are the highlighter's own sentinels.
@@ -211,9 +216,8 @@ async fn the_users_private_use_characters_never_unbalance_the_marks(pool: PgPool
     }
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn queries_without_searchable_words_find_nothing(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn queries_without_searchable_words_find_nothing(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = setup(&app).await;
     // `the -login`: only an exclusion is left once the stop word is gone.
     for query in ["the", "the and of", "", "   ", "-login", "the -login"] {
@@ -248,9 +252,8 @@ async fn queries_without_searchable_words_find_nothing(pool: PgPool) {
         .assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn q_on_the_issue_list_combines_with_filters(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn q_on_the_issue_list_combines_with_filters(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = setup(&app).await;
     app.patch("/api/v1/projects/RHY/issues/2")
         .token(&ann.token)
@@ -281,9 +284,8 @@ async fn q_on_the_issue_list_combines_with_filters(pool: PgPool) {
     assert_eq!(list("q=crash&sort=-number").await, [4, 2]);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn walking_search_pages_is_stable(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn walking_search_pages_is_stable(db: TestDb) {
+    let app = TestApp::new(&db);
     let ann = app.seed_user("ann").await;
     app.create_project(&ann, "RHY").await;
     for i in 0..23 {

@@ -2,10 +2,17 @@
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::support::{Account, TestApp};
+use crate::support::{Account, TestApp, TestDb, api_tests};
+
+api_tests! {
+    sprints_are_created_listed_and_updated,
+    the_state_machine_refuses_every_invalid_transition,
+    completing_moves_unfinished_work_in_one_go,
+    deleting_a_planned_sprint_returns_its_issues_to_the_backlog,
+    the_sprint_board_sums_points_per_column,
+}
 
 async fn setup(app: &TestApp) -> Account {
     let owner = app.seed_user("owner").await;
@@ -35,16 +42,11 @@ async fn issue(app: &TestApp, who: &Account, body: Value) -> Value {
 }
 
 async fn sprint_of(app: &TestApp, number: i64) -> Option<Uuid> {
-    sqlx::query_scalar("SELECT sprint_id FROM issues WHERE number = $1")
-        .bind(number)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
+    app.db.scalar("SELECT sprint_id FROM issues WHERE number = $1", &[number.into()]).await
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn sprints_are_created_listed_and_updated(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn sprints_are_created_listed_and_updated(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     let res = app
         .post("/api/v1/projects/RHY/sprints")
@@ -162,9 +164,8 @@ async fn sprints_are_created_listed_and_updated(pool: PgPool) {
         .assert_problem(StatusCode::NOT_FOUND, "not_found");
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn the_state_machine_refuses_every_invalid_transition(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn the_state_machine_refuses_every_invalid_transition(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     let (s1, s2) = (new_sprint(&app, &owner, "S1").await, new_sprint(&app, &owner, "S2").await);
     let post = |path: String| app.post(&path).token(&owner.token).send();
@@ -201,9 +202,8 @@ async fn the_state_machine_refuses_every_invalid_transition(pool: PgPool) {
     with_body.assert_problem(StatusCode::BAD_REQUEST, "bad_request");
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn completing_moves_unfinished_work_in_one_go(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn completing_moves_unfinished_work_in_one_go(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     let (s1, next) = (new_sprint(&app, &owner, "S1").await, new_sprint(&app, &owner, "Next").await);
     let closed = new_sprint(&app, &owner, "Old").await;
@@ -269,12 +269,9 @@ async fn completing_moves_unfinished_work_in_one_go(pool: PgPool) {
     assert_eq!(sprint_of(&app, 3).await, Some(next_id));
     assert_eq!(sprint_of(&app, 4).await, Some(next_id));
     assert_eq!(sprint_of(&app, 1).await, Some(s1_id), "done issues stay with their sprint");
-    let moved: Vec<Value> = sqlx::query_scalar(
-        "SELECT e.changes FROM issue_events e JOIN issues i ON i.id = e.issue_id WHERE e.kind = 'moved' ORDER BY i.number",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
+    let sql = "SELECT e.changes FROM issue_events e JOIN issues i ON i.id = e.issue_id
+               WHERE e.kind = 'moved' ORDER BY i.number";
+    let moved: Vec<Value> = db.scalars(sql, &[]).await;
     assert_eq!(moved, vec![json!({"sprint_id": {"from": s1_id, "to": next_id}}); 2]);
 
     // No body means the backlog.
@@ -284,9 +281,8 @@ async fn completing_moves_unfinished_work_in_one_go(pool: PgPool) {
     assert_eq!(sprint_of(&app, 3).await, None);
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn deleting_a_planned_sprint_returns_its_issues_to_the_backlog(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn deleting_a_planned_sprint_returns_its_issues_to_the_backlog(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     let s1 = new_sprint(&app, &owner, "S1").await;
     issue(&app, &owner, json!({"title": "a", "sprint_id": s1["id"]})).await;
@@ -294,12 +290,9 @@ async fn deleting_a_planned_sprint_returns_its_issues_to_the_backlog(pool: PgPoo
     let res = app.delete(&sprint_path(&s1, "")).token(&owner.token).send().await;
     assert_eq!(res.status, StatusCode::NO_CONTENT);
     assert_eq!((sprint_of(&app, 1).await, sprint_of(&app, 2).await), (None, None));
-    let events: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM issue_events WHERE kind = 'updated' AND changes ? 'sprint_id'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let updates: Vec<Value> =
+        db.scalars("SELECT changes FROM issue_events WHERE kind = 'updated'", &[]).await;
+    let events = updates.iter().filter(|changes| changes.get("sprint_id").is_some()).count();
     assert_eq!(events, 2);
     app.get(&sprint_path(&s1, ""))
         .token(&owner.token)
@@ -308,9 +301,8 @@ async fn deleting_a_planned_sprint_returns_its_issues_to_the_backlog(pool: PgPoo
         .assert_problem(StatusCode::NOT_FOUND, "not_found");
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn the_sprint_board_sums_points_per_column(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn the_sprint_board_sums_points_per_column(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = setup(&app).await;
     let s1 = new_sprint(&app, &owner, "S1").await;
     issue(&app, &owner, json!({"title": "a", "sprint_id": s1["id"], "story_points": 3})).await;

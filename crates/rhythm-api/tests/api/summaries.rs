@@ -4,9 +4,12 @@
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
-use crate::support::TestApp;
+use crate::support::{TestApp, TestDb, api_tests};
+
+api_tests! {
+    listings_cut_descriptions_and_say_so,
+}
 
 const SUMMARY: usize = 1_000;
 
@@ -31,9 +34,8 @@ fn listed(body: &Value) -> Vec<(i64, String, bool)> {
     issues
 }
 
-#[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
-async fn listings_cut_descriptions_and_say_so(pool: PgPool) {
-    let app = TestApp::new(pool);
+async fn listings_cut_descriptions_and_say_so(db: TestDb) {
+    let app = TestApp::new(&db);
     let owner = app.seed_user("owner").await;
     app.create_project(&owner, "RHY").await;
     let sprint = app

@@ -1,7 +1,10 @@
-//! Test harness: drives the router in-process with `tower::ServiceExt::oneshot`.
+//! Test harness: drives the router in-process with `tower::ServiceExt::oneshot`, over
+//! either storage adapter. [`api_tests!`] runs each test once per adapter, on a fresh
+//! database of its own; [`TestDb`] is that database, [`TestApp`] the router over it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +19,8 @@ use rhythm_api::auth::tokens::JwtTokens;
 use rhythm_api::state::{AuthConfig, HttpSettings, Settings};
 use rhythm_domain::issue::{CreateOutcome, NewIssue};
 use rhythm_domain::ports::{
-    Clock, IssueRepository, MemberRepository, SprintRepository, TokenIssuer, UserRepository,
+    Clock, IssueRepository, MemberRepository, ProjectRepository, SprintRepository, TokenIssuer,
+    UserRepository,
 };
 use rhythm_domain::sprint::{CompletionTarget, NewSprint};
 use rhythm_domain::user::NewUser;
@@ -25,20 +29,328 @@ use rhythm_domain::values::{
     SprintName, SprintState, UserName,
 };
 use rhythm_postgres::PgStore;
+use rhythm_sqlite::{SqliteSettings, SqliteStore};
 use serde_json::Value;
-use sqlx::PgPool;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteRow};
+use sqlx::{FromRow, PgPool, SqlitePool};
 use time::OffsetDateTime;
 use tower::ServiceExt;
 use uuid::Uuid;
 
+/// Declares the listed tests (each an `async fn name(db: TestDb)` of the calling module)
+/// once per adapter: `<module>::postgres::<name>` on a fresh, migrated PostgreSQL database
+/// from `#[sqlx::test]`, and `<module>::sqlite::<name>` on a fresh SQLite file. So
+/// `cargo nextest run -E 'test(/::sqlite::/)'` runs one adapter. The names after
+/// `postgres_only:` are about PostgreSQL itself and run there only (say why at each).
+///
+/// A body not listed is dead code, which the lints refuse: no test is forgotten.
+macro_rules! api_tests {
+    ($($name:ident),* $(,)? $(; postgres_only: $($pg_only:ident),* $(,)?)?) => {
+        mod postgres {
+            $(
+                #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
+                async fn $name(pool: sqlx::PgPool) {
+                    super::$name($crate::support::TestDb::postgres(pool)).await;
+                }
+            )*
+            $($(
+                #[sqlx::test(migrator = "rhythm_postgres::MIGRATOR")]
+                async fn $pg_only(pool: sqlx::PgPool) {
+                    super::$pg_only($crate::support::TestDb::postgres(pool)).await;
+                }
+            )*)?
+        }
+
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::support::TestDb::sqlite().await;
+                    super::$name(db.clone()).await;
+                    // Only a passing test's file is removed: a failed one stays to look at.
+                    db.remove().await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use api_tests;
+
+/// The ports tests seed through, whatever the adapter.
+pub trait SeedPorts:
+    UserRepository + ProjectRepository + MemberRepository + IssueRepository + SprintRepository
+{
+}
+impl<T> SeedPorts for T where
+    T: UserRepository
+        + ProjectRepository
+        + MemberRepository
+        + IssueRepository
+        + SprintRepository
+        + ?Sized
+{
+}
+
+/// A test's own database, on one adapter, with the store over it and a second connection
+/// pool for the few checks of what the database holds. Cheap to clone.
+#[derive(Clone)]
+pub enum TestDb {
+    Postgres {
+        store: PgStore,
+        pool: PgPool,
+    },
+    /// `pool` is read-only: checks look, they never write.
+    Sqlite {
+        store: SqliteStore,
+        pool: SqlitePool,
+    },
+}
+
+/// A parameter of a [`TestDb`] query (`$1`, `$2`…).
+#[derive(Clone, Debug)]
+pub enum Arg {
+    Int(i64),
+    Text(String),
+    Uuid(Uuid),
+}
+
+impl From<i64> for Arg {
+    fn from(value: i64) -> Self {
+        Self::Int(value)
+    }
+}
+
+impl From<&str> for Arg {
+    fn from(value: &str) -> Self {
+        Self::Text(value.to_owned())
+    }
+}
+
+impl From<Uuid> for Arg {
+    fn from(value: Uuid) -> Self {
+        Self::Uuid(value)
+    }
+}
+
+/// `query` with `args` bound in order.
+macro_rules! bind_all {
+    ($query:expr, $args:expr) => {{
+        let mut query = $query;
+        for arg in $args {
+            query = match arg {
+                Arg::Int(value) => query.bind(*value),
+                Arg::Text(value) => query.bind(value.clone()),
+                Arg::Uuid(value) => query.bind(*value),
+            };
+        }
+        query
+    }};
+}
+
+/// The tables whose rows [`TestApp::snapshot`] holds.
+const SNAPSHOT_TABLES: [&str; 7] =
+    ["users", "refresh_tokens", "projects", "project_members", "sprints", "issues", "issue_events"];
+
+impl TestDb {
+    /// The database `#[sqlx::test]` made.
+    pub fn postgres(pool: PgPool) -> Self {
+        let store = PgStore::for_sqlx_pool(&pool).unwrap();
+        Self::Postgres { store, pool }
+    }
+
+    /// A new, migrated SQLite file under the target directory.
+    pub async fn sqlite() -> Self {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("api-sqlite");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{}.db", Uuid::now_v7()));
+        let store = SqliteStore::open(&path, &SqliteSettings::default()).await.unwrap();
+        let options = SqliteConnectOptions::new().filename(&path).read_only(true);
+        let pool = SqlitePoolOptions::new().max_connections(2).connect_with(options).await.unwrap();
+        Self::Sqlite { store, pool }
+    }
+
+    /// The same database through a store of its own, as a second server process has.
+    pub async fn replica(&self) -> Self {
+        match self {
+            Self::Postgres { pool, .. } => Self::postgres(pool.clone()),
+            Self::Sqlite { store, pool } => {
+                let settings = SqliteSettings::default();
+                let store = SqliteStore::open(store.path(), &settings).await.unwrap();
+                Self::Sqlite { store, pool: pool.clone() }
+            }
+        }
+    }
+
+    /// Which adapter this is, for messages.
+    pub fn adapter(&self) -> &'static str {
+        match self {
+            Self::Postgres { .. } => "postgres",
+            Self::Sqlite { .. } => "sqlite",
+        }
+    }
+
+    /// The store as the ports tests seed through.
+    pub fn ports(&self) -> &dyn SeedPorts {
+        match self {
+            Self::Postgres { store, .. } => store,
+            Self::Sqlite { store, .. } => store,
+        }
+    }
+
+    /// The app's state over this database's store.
+    fn state(&self, settings: Settings, clock: &TestClock) -> AppState {
+        let clock: Arc<dyn Clock> = Arc::new(clock.clone());
+        let state = match self {
+            Self::Postgres { store, .. } => AppState::with_clock(store.clone(), settings, clock),
+            Self::Sqlite { store, .. } => AppState::with_clock(store.clone(), settings, clock),
+        };
+        state.unwrap()
+    }
+
+    /// Closes the store's connections, as when the database goes away.
+    pub async fn close_store(&self) {
+        match self {
+            Self::Postgres { store, .. } => store.pool().close(),
+            Self::Sqlite { store, .. } => store.close().await,
+        }
+    }
+
+    /// Closes everything and deletes the SQLite file (with its WAL); nothing on PostgreSQL,
+    /// where `#[sqlx::test]` cleans up.
+    pub async fn remove(&self) {
+        if let Self::Sqlite { store, pool } = self {
+            pool.close().await;
+            store.close().await;
+            let path = store.path();
+            for suffix in ["", "-wal", "-shm"] {
+                let mut file = path.as_os_str().to_owned();
+                file.push(suffix);
+                let _ = std::fs::remove_file(PathBuf::from(file));
+            }
+        }
+    }
+
+    /// The rows of `sql`, a query both adapters understand, with `args` as `$1`, `$2`….
+    pub async fn fetch_all<T>(&self, sql: &'static str, args: &[Arg]) -> Vec<T>
+    where
+        T: for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, SqliteRow> + Send + Unpin,
+    {
+        let rows = match self {
+            Self::Postgres { pool, .. } => {
+                bind_all!(sqlx::query_as::<_, T>(sql), args).fetch_all(pool).await
+            }
+            Self::Sqlite { pool, .. } => {
+                bind_all!(sqlx::query_as::<_, T>(sql), args).fetch_all(pool).await
+            }
+        };
+        rows.unwrap_or_else(|e| panic!("{} refused `{sql}`: {e}", self.adapter()))
+    }
+
+    /// The one row of `sql` (see [`TestDb::fetch_all`]).
+    pub async fn fetch_one<T>(&self, sql: &'static str, args: &[Arg]) -> T
+    where
+        T: for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, SqliteRow> + Send + Unpin,
+    {
+        let row = self.fetch_optional(sql, args).await;
+        row.unwrap_or_else(|| panic!("`{sql}` found no row"))
+    }
+
+    /// The row of `sql` if any (see [`TestDb::fetch_all`]).
+    pub async fn fetch_optional<T>(&self, sql: &'static str, args: &[Arg]) -> Option<T>
+    where
+        T: for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, SqliteRow> + Send + Unpin,
+    {
+        let mut rows = self.fetch_all(sql, args).await;
+        assert!(rows.len() <= 1, "`{sql}` found {} rows", rows.len());
+        rows.pop()
+    }
+
+    /// The one-column rows of `sql` (see [`TestDb::fetch_all`]).
+    pub async fn scalars<T>(&self, sql: &'static str, args: &[Arg]) -> Vec<T>
+    where
+        (T,): for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, SqliteRow> + Send + Unpin,
+    {
+        self.fetch_all::<(T,)>(sql, args).await.into_iter().map(|(value,)| value).collect()
+    }
+
+    /// The one value of `sql` (see [`TestDb::fetch_all`]).
+    pub async fn scalar<T>(&self, sql: &'static str, args: &[Arg]) -> T
+    where
+        (T,): for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, SqliteRow> + Send + Unpin,
+    {
+        self.fetch_one::<(T,)>(sql, args).await.0
+    }
+
+    /// The rows of `table` that match `filter` (SQL both adapters understand), each as a
+    /// JSON object of its columns, in a stable order: for comparing what a table holds
+    /// before and after, on one adapter (the representations differ between adapters).
+    pub async fn rows_as_json(&self, table: &str, filter: &str, args: &[Arg]) -> Vec<Value> {
+        let mut rows: Vec<String> = match self {
+            Self::Postgres { pool, .. } => {
+                // The search vector is derived from the row's text: nothing to compare.
+                let sql =
+                    format!("SELECT (to_jsonb(t) - 'search')::text FROM {table} t WHERE {filter}");
+                let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+                bind_all!(query, args).fetch_all(pool).await.unwrap()
+            }
+            Self::Sqlite { pool, .. } => {
+                let columns: Vec<String> =
+                    sqlx::query_scalar("SELECT name FROM pragma_table_info($1) ORDER BY cid")
+                        .bind(table.to_owned())
+                        .fetch_all(pool)
+                        .await
+                        .unwrap();
+                assert!(!columns.is_empty(), "no table {table}");
+                // JSON holds no BLOB: ids and hashes are shown in hex.
+                let fields: Vec<String> = columns
+                    .iter()
+                    .map(|c| {
+                        format!("'{c}', CASE typeof(\"{c}\") WHEN 'blob' THEN hex(\"{c}\") ELSE \"{c}\" END")
+                    })
+                    .collect();
+                let sql = format!(
+                    "SELECT json_object({}) FROM {table} WHERE {filter}",
+                    fields.join(", ")
+                );
+                let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+                bind_all!(query, args).fetch_all(pool).await.unwrap()
+            }
+        };
+        rows.sort();
+        rows.iter().map(|row| serde_json::from_str(row).unwrap()).collect()
+    }
+
+    /// `(expires_at, session_expires_at)` of every refresh token of `user`, oldest first.
+    pub async fn refresh_token_expiries(
+        &self,
+        user: Uuid,
+    ) -> Vec<(OffsetDateTime, OffsetDateTime)> {
+        const SQL: &str = "SELECT expires_at, session_expires_at FROM refresh_tokens
+                           WHERE user_id = $1 ORDER BY id";
+        match self {
+            Self::Postgres { pool, .. } => {
+                sqlx::query_as(SQL).bind(user).fetch_all(pool).await.unwrap()
+            }
+            Self::Sqlite { pool, .. } => {
+                // Microseconds since the epoch, UTC.
+                let rows: Vec<(i64, i64)> =
+                    sqlx::query_as(SQL).bind(user).fetch_all(pool).await.unwrap();
+                let at = |micros: i64| {
+                    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).unwrap()
+                };
+                rows.into_iter().map(|(expires, session)| (at(expires), at(session))).collect()
+            }
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct TestApp {
     router: Router,
-    /// For the few checks of what PostgreSQL holds; seeding goes through `store`.
-    #[allow(dead_code)]
-    pub pool: PgPool,
-    /// The store the app runs on: tests seed through its ports, as any adapter allows.
-    pub store: PgStore,
+    /// The database the app runs on: seeding goes through its store's ports (as any adapter
+    /// allows), the few checks of what is stored through its queries.
+    pub db: TestDb,
     /// The clock the app's services read.
     #[allow(dead_code)]
     pub clock: TestClock,
@@ -68,17 +380,22 @@ pub fn test_settings() -> Settings {
     Settings { http: HttpSettings::default(), auth: AuthConfig::for_tests() }
 }
 
+/// Where every request comes from unless it says otherwise.
+fn default_client() -> MockConnectInfo<SocketAddr> {
+    MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000)))
+}
+
 impl TestApp {
-    pub fn new(pool: PgPool) -> Self {
-        Self::with_routes(pool, Router::new(), test_settings())
+    pub fn new(db: &TestDb) -> Self {
+        Self::with_routes(db, Router::new(), test_settings())
     }
 
-    pub fn with_settings(pool: PgPool, settings: Settings) -> Self {
-        Self::with_routes(pool, Router::new(), settings)
+    pub fn with_settings(db: &TestDb, settings: Settings) -> Self {
+        Self::with_routes(db, Router::new(), settings)
     }
 
     /// The real routes, under the real middleware and `layer` on top.
-    pub fn with_outer_layer<L>(pool: PgPool, layer: L) -> Self
+    pub fn with_outer_layer<L>(db: &TestDb, layer: L) -> Self
     where
         L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
         L::Service: tower::Service<axum::http::Request<Body>, Error = std::convert::Infallible>
@@ -91,24 +408,25 @@ impl TestApp {
         <L::Service as tower::Service<axum::http::Request<Body>>>::Future: Send + 'static,
     {
         let clock = TestClock::default();
-        let store = PgStore::for_sqlx_pool(&pool).unwrap();
-        let state =
-            AppState::with_clock(store.clone(), test_settings(), Arc::new(clock.clone())).unwrap();
+        let state = db.state(test_settings(), &clock);
         let router = rhythm_api::app::with_middleware(rhythm_api::app::routes(), state)
             .layer(layer)
-            .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
-        Self { router, pool, store, clock, projects: Arc::default() }
+            .layer(default_client());
+        Self { router, db: db.clone(), clock, projects: Arc::default() }
     }
 
     /// The real routes plus `extra` ones, under the real middleware.
-    pub fn with_routes(pool: PgPool, extra: Router<AppState>, settings: Settings) -> Self {
+    pub fn with_routes(db: &TestDb, extra: Router<AppState>, settings: Settings) -> Self {
         let clock = TestClock::default();
-        let store = PgStore::for_sqlx_pool(&pool).unwrap();
-        let state = AppState::with_clock(store.clone(), settings, Arc::new(clock.clone())).unwrap();
+        let state = db.state(settings, &clock);
         let routes = rhythm_api::app::routes().merge(extra);
-        let router = rhythm_api::app::with_middleware(routes, state)
-            .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
-        Self { router, pool, store, clock, projects: Arc::default() }
+        let router = rhythm_api::app::with_middleware(routes, state).layer(default_client());
+        Self { router, db: db.clone(), clock, projects: Arc::default() }
+    }
+
+    /// The store the app runs on, as the ports tests seed through.
+    pub fn store(&self) -> &dyn SeedPorts {
+        self.db.ports()
     }
 
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
@@ -159,7 +477,7 @@ impl TestApp {
             name: UserName::new(name).unwrap(),
             password_hash: "not-a-login".into(),
         };
-        UserRepository::create(&self.store, &user).await.unwrap();
+        UserRepository::create(self.store(), &user).await.unwrap();
         let tokens = JwtTokens::new(
             &AuthConfig::for_tests().jwt_secret,
             std::time::Duration::from_secs(900),
@@ -193,7 +511,7 @@ impl TestApp {
     /// caller's own role).
     pub async fn add_member(&self, key: &str, user: &Account, role: &str) {
         let role = Role::parse(role).unwrap();
-        MemberRepository::add(&self.store, self.project_id(key), user.id, role).await.unwrap();
+        MemberRepository::add(self.store(), self.project_id(key), user.id, role).await.unwrap();
     }
 
     /// An issue made through the store's port, whatever the reporter's role, deleted
@@ -211,12 +529,12 @@ impl TestApp {
             story_points: None,
         };
         let created =
-            IssueRepository::create(&self.store, self.project_id(key), &issue, reporter.id).await;
+            IssueRepository::create(self.store(), self.project_id(key), &issue, reporter.id).await;
         let CreateOutcome::Created(issue) = created.unwrap() else {
             panic!("a plain issue has no references to refuse");
         };
         if deleted {
-            IssueRepository::set_deleted(&self.store, issue.id, true, reporter.id).await.unwrap();
+            IssueRepository::set_deleted(self.store(), issue.id, true, reporter.id).await.unwrap();
         }
         issue.number
     }
@@ -233,14 +551,14 @@ impl TestApp {
             starts_on: None,
             ends_on: None,
         };
-        let id = SprintRepository::create(&self.store, project_id, &new).await.unwrap().id;
+        let id = SprintRepository::create(self.store(), project_id, &new).await.unwrap().id;
         if state != SprintState::Planned {
-            SprintRepository::start(&self.store, project_id, id).await.unwrap();
+            SprintRepository::start(self.store(), project_id, id).await.unwrap();
         }
         if state == SprintState::Closed {
             let anyone = Uuid::now_v7();
             SprintRepository::complete(
-                &self.store,
+                self.store(),
                 project_id,
                 id,
                 CompletionTarget::Backlog,
@@ -255,22 +573,9 @@ impl TestApp {
     /// Every row of every table, as JSON: to show a refused request changed nothing.
     pub async fn snapshot(&self) -> Value {
         let mut all = serde_json::Map::new();
-        for table in [
-            "users",
-            "refresh_tokens",
-            "projects",
-            "project_members",
-            "sprints",
-            "issues",
-            "issue_events",
-        ] {
-            let rows: Option<Value> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT json_agg(t ORDER BY t::text) FROM {table} t"
-            )))
-            .fetch_one(&self.pool)
-            .await
-            .unwrap();
-            all.insert(table.to_owned(), rows.unwrap_or(Value::Null));
+        for table in SNAPSHOT_TABLES {
+            let rows = self.db.rows_as_json(table, "TRUE", &[]).await;
+            all.insert(table.to_owned(), Value::Array(rows));
         }
         Value::Object(all)
     }
