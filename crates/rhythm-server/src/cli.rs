@@ -31,6 +31,34 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Copy the embedded SQLite store into a new file, consistently, while the server runs.
     Backup(BackupArgs),
+    /// Copy every row of one store into another, empty one: SQLite to PostgreSQL, or back.
+    ///
+    /// Copies users, refresh tokens (sessions stay signed in), projects with their issue
+    /// counters, members, sprints, issues and their history, keeping every id, time,
+    /// version, rank and number. Board totals, project locks and search indexes are built
+    /// by the target's own triggers and checked before the commit. Not copied:
+    /// sign_in_attempts, the sign-in rate-limit counters of the last minute.
+    ///
+    /// The source is read in one consistent snapshot and never written: stop the server
+    /// (or its writes) first, or what is written after the copy starts stays behind. The
+    /// target gets its migrations first and must hold no rows; it is written in one
+    /// transaction, so a failed copy leaves it empty. Prints each table's rows in source
+    /// and target, and fails if they differ.
+    MigrateStore(MigrateStoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateStoreArgs {
+    /// The store to copy from: `sqlite:PATH` (an existing file) or `postgres://…`.
+    #[arg(long, env = "RHYTHM_MIGRATE_FROM", hide_env_values = true)]
+    pub from: String,
+    /// The store to copy into: `postgres://…` (an empty database) or `sqlite:PATH` (a new
+    /// or empty file).
+    #[arg(long, env = "RHYTHM_MIGRATE_TO", hide_env_values = true)]
+    pub to: String,
+    /// Log output: `pretty` for terminals, `json` for log pipelines.
+    #[arg(long, env = "RHYTHM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,9 @@
-//! The `rhythm` binary: `rhythm serve`, `rhythm migrate` and `rhythm backup`. The only place
-//! that knows both the HTTP adapter and the storage adapters, and wires one onto the other.
+//! The `rhythm` binary: `rhythm serve`, `rhythm migrate`, `rhythm backup` and
+//! `rhythm migrate-store`. The only place that knows both the HTTP adapter and the storage
+//! adapters, and wires one onto the other.
 
 mod cli;
+mod migrate_store;
 mod store;
 
 use std::time::Duration;
@@ -46,6 +48,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Backup(args) => {
             telemetry::init(args.db.log_format);
             backup(&args).await
+        }
+        Command::MigrateStore(args) => {
+            telemetry::init(args.log_format);
+            migrate_store::run(&args).await
         }
         Command::Serve(args) => {
             telemetry::init(args.db.log_format);
