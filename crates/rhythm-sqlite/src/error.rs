@@ -138,7 +138,10 @@ mod tests {
             RepoError::Invalid(_)
         ));
         assert!(matches!(
-            map_refusal(SQLITE_CONSTRAINT_CHECK, "CHECK constraint failed: issues_version_positive"),
+            map_refusal(
+                SQLITE_CONSTRAINT_CHECK,
+                "CHECK constraint failed: issues_version_positive"
+            ),
             RepoError::Internal(_)
         ));
         assert!(matches!(

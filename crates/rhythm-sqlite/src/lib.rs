@@ -129,14 +129,14 @@ impl SqliteStore {
 
     /// Begins a write: the writer connection, in a transaction that holds the database's
     /// write lock from its start.
-    pub(crate) async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, RepoError> {
+    pub(crate) async fn write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, RepoError> {
         self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(error::map_sqlx)
     }
 
     /// A read-only connection.
-    pub(crate) async fn read(
-        &self,
-    ) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, RepoError> {
+    pub(crate) async fn read(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, RepoError> {
         self.reader.acquire().await.map_err(error::map_sqlx)
     }
 

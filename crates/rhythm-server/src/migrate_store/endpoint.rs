@@ -333,8 +333,12 @@ impl Endpoint {
 
     pub async fn commit(&mut self) -> anyhow::Result<()> {
         match self {
-            Self::Postgres(conn) => drop(sqlx::raw_sql("COMMIT").execute(conn).await?),
-            Self::Sqlite { conn, .. } => drop(sqlx::raw_sql("COMMIT").execute(conn).await?),
+            Self::Postgres(conn) => {
+                sqlx::raw_sql("COMMIT").execute(conn).await?;
+            }
+            Self::Sqlite { conn, .. } => {
+                sqlx::raw_sql("COMMIT").execute(conn).await?;
+            }
         }
         Ok(())
     }
