@@ -36,7 +36,8 @@ pub enum Command {
     /// Copies users, refresh tokens (sessions stay signed in), projects with their issue
     /// counters, members, sprints, issues and their history, keeping every id, time,
     /// version, rank and number. Board totals, project locks and search indexes are built
-    /// by the target's own triggers and checked before the commit. Not copied:
+    /// by the target itself from the copied rows, and the totals checked against the rows
+    /// before the commit. Not copied:
     /// sign_in_attempts, the sign-in rate-limit counters of the last minute.
     ///
     /// The source is read in one consistent snapshot and never written: stop the server

@@ -9,16 +9,16 @@ use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use futures_util::stream::{BoxStream, StreamExt};
-use sqlx::postgres::{PgConnectOptions, PgRow};
-use sqlx::query_builder::Separated;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteRow, SqliteSynchronous};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{
-    AssertSqlSafe, ConnectOptions, Connection, PgConnection, Postgres, QueryBuilder, Row, Sqlite,
+    AssertSqlSafe, ConnectOptions, Connection, PgConnection, Postgres, QueryBuilder, Sqlite,
     SqliteConnection,
 };
 use uuid::Uuid;
 
-use super::tables::{Kind, TABLES, Table, Val, from_micros, micros};
+use super::codec::{bind_postgres, bind_sqlite, decode_postgres, decode_sqlite};
+use super::tables::{Kind, TABLES, Table, Val};
 use crate::store::StoreChoice;
 
 /// The board's columns, in the order of PostgreSQL's total arrays.
@@ -268,6 +268,47 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Prepares the target for the rows of `table`. On PostgreSQL, the issues' board-totals
+    /// trigger rests while they go in: each of its row updates would leave one more version
+    /// of the project's totals row, all uncommitted and so never pruned, which every later
+    /// update wades through (100 000 issues took minutes; without it, seconds). The schema's
+    /// own `rhythm_recount_board_totals()` then counts them once ([`Endpoint::after_rows`]).
+    /// DDL is transactional: nobody ever sees the trigger off, and the table is locked
+    /// until the commit. Returns whether the trigger rests; if it cannot (the target's
+    /// tables belong to another role), the trigger keeps working, only slower.
+    pub async fn before_rows(&mut self, table: &Table) -> anyhow::Result<bool> {
+        let Self::Postgres(conn) = self else { return Ok(false) };
+        if table.name != "issues" {
+            return Ok(false);
+        }
+        sqlx::raw_sql("SAVEPOINT bulk_issues").execute(&mut *conn).await?;
+        match sqlx::raw_sql("ALTER TABLE issues DISABLE TRIGGER issues_board_totals")
+            .execute(&mut *conn)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot pause the board-totals trigger; the copy of issues will be slower");
+                sqlx::raw_sql("ROLLBACK TO SAVEPOINT bulk_issues").execute(&mut *conn).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Ends what [`Endpoint::before_rows`] began when it returned `true`.
+    pub async fn after_rows(&mut self, table: &Table, paused: bool) -> anyhow::Result<()> {
+        if let (Self::Postgres(conn), true, "issues") = (self, paused, table.name) {
+            sqlx::raw_sql(
+                "SELECT rhythm_recount_board_totals(); \
+                 ALTER TABLE issues ENABLE TRIGGER issues_board_totals",
+            )
+            .execute(conn)
+            .await
+            .context("counting the board totals")?;
+        }
+        Ok(())
+    }
+
     /// Checks what the target's triggers derived from the copied rows: the board totals of
     /// every project and column equal a count of its live issues (and on PostgreSQL every
     /// project has its lock rows).
@@ -404,123 +445,4 @@ fn quiet<O: ConnectOptions>(options: O) -> O {
 
 fn open_failed(path: &Path) -> String {
     format!("cannot open the SQLite database {}", path.display())
-}
-
-fn decode_postgres(row: &PgRow, table: &Table) -> anyhow::Result<Vec<Val>> {
-    table
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, (name, kind))| {
-            let val = match kind {
-                Kind::Uuid => row.try_get::<Option<Uuid>, _>(i)?.map(Val::Uuid),
-                Kind::Text | Kind::Json => row.try_get::<Option<String>, _>(i)?.map(Val::Text),
-                Kind::Int => row.try_get::<Option<i64>, _>(i)?.map(Val::Int),
-                Kind::Time => match row.try_get::<Option<time::OffsetDateTime>, _>(i)? {
-                    Some(t) => Some(Val::Time(micros(t).map_err(anyhow::Error::msg)?)),
-                    None => None,
-                },
-                Kind::Date => row.try_get::<Option<time::Date>, _>(i)?.map(Val::Date),
-                Kind::Bytes => row.try_get::<Option<Vec<u8>>, _>(i)?.map(Val::Bytes),
-            };
-            anyhow::Ok(val.unwrap_or(Val::Null))
-                .with_context(|| format!("reading {}.{name}", table.name))
-        })
-        .collect()
-}
-
-fn decode_sqlite(row: &SqliteRow, table: &Table) -> anyhow::Result<Vec<Val>> {
-    table
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, (name, kind))| {
-            let val = match kind {
-                Kind::Uuid => row.try_get::<Option<Uuid>, _>(i).map(|v| v.map(Val::Uuid)),
-                Kind::Text | Kind::Json => {
-                    row.try_get::<Option<String>, _>(i).map(|v| v.map(Val::Text))
-                }
-                Kind::Int => row.try_get::<Option<i64>, _>(i).map(|v| v.map(Val::Int)),
-                Kind::Time => match row.try_get::<Option<i64>, _>(i) {
-                    // Refused here, where the column is known, rather than when written.
-                    Ok(Some(m)) => match from_micros(m) {
-                        Ok(_) => Ok(Some(Val::Time(m))),
-                        Err(e) => {
-                            return Err(anyhow::Error::msg(e))
-                                .with_context(|| format!("reading {}.{name}", table.name));
-                        }
-                    },
-                    other => other.map(|v| v.map(Val::Time)),
-                },
-                Kind::Date => row.try_get::<Option<time::Date>, _>(i).map(|v| v.map(Val::Date)),
-                Kind::Bytes => row.try_get::<Option<Vec<u8>>, _>(i).map(|v| v.map(Val::Bytes)),
-            };
-            Ok(val.with_context(|| format!("reading {}.{name}", table.name))?.unwrap_or(Val::Null))
-        })
-        .collect()
-}
-
-fn bind_postgres(values: &mut Separated<'_, Postgres, &'static str>, kind: Kind, val: Val) {
-    match val {
-        Val::Text(text) if kind == Kind::Json => {
-            values.push_bind(text).push_unseparated("::jsonb");
-        }
-        Val::Uuid(id) => {
-            values.push_bind(id);
-        }
-        Val::Text(text) => {
-            values.push_bind(text);
-        }
-        Val::Int(n) => {
-            values.push_bind(n);
-        }
-        // In range: both readers check (see `Val::Time`).
-        Val::Time(m) => {
-            values.push_bind(from_micros(m).ok());
-        }
-        Val::Date(d) => {
-            values.push_bind(d);
-        }
-        Val::Bytes(b) => {
-            values.push_bind(b);
-        }
-        Val::Null => match kind {
-            Kind::Uuid => {
-                values.push_bind(None::<Uuid>);
-            }
-            Kind::Text => {
-                values.push_bind(None::<String>);
-            }
-            Kind::Json => {
-                values.push_bind(None::<String>).push_unseparated("::jsonb");
-            }
-            Kind::Int => {
-                values.push_bind(None::<i64>);
-            }
-            Kind::Time => {
-                values.push_bind(None::<time::OffsetDateTime>);
-            }
-            Kind::Date => {
-                values.push_bind(None::<time::Date>);
-            }
-            Kind::Bytes => {
-                values.push_bind(None::<Vec<u8>>);
-            }
-        },
-    }
-}
-
-fn bind_sqlite(values: &mut Separated<'_, Sqlite, &'static str>, kind: Kind, val: Val) {
-    match val {
-        Val::Uuid(id) => values.push_bind(id),
-        Val::Text(text) => values.push_bind(text),
-        Val::Int(n) | Val::Time(n) => values.push_bind(n),
-        Val::Date(d) => values.push_bind(d),
-        Val::Bytes(b) => values.push_bind(b),
-        Val::Null => match kind {
-            Kind::Uuid | Kind::Bytes => values.push_bind(None::<Vec<u8>>),
-            Kind::Text | Kind::Json | Kind::Date => values.push_bind(None::<String>),
-            Kind::Int | Kind::Time => values.push_bind(None::<i64>),
-        },
-    };
 }
